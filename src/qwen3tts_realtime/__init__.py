@@ -1,0 +1,1 @@
+"""Qwen3-TTS (12 Hz) real-time streaming engine."""
