@@ -1,0 +1,170 @@
+"""The Qwen3 decoder stack shared by the talker and the code predictor (spec §2.2, §2.3, §3.1).
+
+Pre-norm layers with per-head q/k RMSNorm, grouped-query attention, rotate-half RoPE and a SwiGLU MLP. The
+talker's interleaved MRoPE reduces exactly to 1-D RoPE in TTS (its three position streams are identical,
+spec §2.3), so both stacks use plain RoPE here.
+
+Attention reads and writes a preallocated `KVCache` at explicit per-row positions, so one batch may hold rows
+at different points of their sequences (continuous batching): a key is visible to a query iff its position is
+at most the query's position and at least the row's first valid position. This module owns no cache and no
+loop; callers (the generation and engine layers) allocate caches and drive steps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .config import TransformerConfig
+
+__all__ = ["RMSNorm", "KVCache", "Qwen3DecoderStack", "rope_cos_sin"]
+
+
+class RMSNorm(nn.Module):
+    """RMSNorm as Qwen3 computes it: normalise in float32, cast back, then scale by the weight."""
+
+    def __init__(self, dim: int, eps: float) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(dim))
+        self.eps = eps
+
+    def forward(self, x: Tensor) -> Tensor:
+        dtype = x.dtype
+        h = x.to(torch.float32) if dtype != torch.float64 else x
+        h = h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + self.eps)
+        return self.weight * h.to(dtype)
+
+
+@dataclass
+class KVCache:
+    """Static per-layer key/value buffers: `k[layer]`, `v[layer]` of shape [B, kv_heads, max_len, head_dim].
+
+    `start[b]` is the first valid position of row b (keys before it are masked), so rows can be left-aligned
+    anywhere and reused by another stream after `reset_rows`.
+    """
+
+    k: list[Tensor]
+    v: list[Tensor]
+    start: Tensor  # [B] long
+
+    @classmethod
+    def allocate(
+        cls, config: TransformerConfig, batch_size: int, max_len: int, *, dtype: torch.dtype, device: torch.device
+    ) -> KVCache:
+        shape = (batch_size, config.num_key_value_heads, max_len, config.head_dim)
+        return cls(
+            k=[torch.zeros(shape, dtype=dtype, device=device) for _ in range(config.num_hidden_layers)],
+            v=[torch.zeros(shape, dtype=dtype, device=device) for _ in range(config.num_hidden_layers)],
+            start=torch.zeros(batch_size, dtype=torch.long, device=device),
+        )
+
+    @property
+    def batch_size(self) -> int:
+        return self.k[0].shape[0]
+
+    @property
+    def max_len(self) -> int:
+        return self.k[0].shape[2]
+
+
+def rope_cos_sin(positions: Tensor, head_dim: int, theta: float, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+    """cos/sin tables [B, T, head_dim] for positions [B, T] (float32 math as HF, float64 for float64 models)."""
+    math_dtype = torch.float64 if dtype == torch.float64 else torch.float32
+    exponent = torch.arange(0, head_dim, 2, dtype=torch.int64, device=positions.device).to(math_dtype) / head_dim
+    inv_freq = 1.0 / (theta**exponent)
+    freqs = positions.to(math_dtype)[..., None] * inv_freq  # [B, T, head_dim/2]
+    emb = torch.cat((freqs, freqs), dim=-1)
+    return emb.cos().to(dtype), emb.sin().to(dtype)
+
+
+def _rotate_half(x: Tensor) -> Tensor:
+    half = x.shape[-1] // 2
+    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+
+
+def _apply_rope(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
+    # x [B, H, T, hd]; cos/sin [B, T, hd]
+    return x * cos[:, None] + _rotate_half(x) * sin[:, None]
+
+
+class _Attention(nn.Module):
+    def __init__(self, c: TransformerConfig) -> None:
+        super().__init__()
+        self.num_heads, self.num_kv_heads, self.head_dim = c.num_attention_heads, c.num_key_value_heads, c.head_dim
+        self.q_proj = nn.Linear(c.hidden_size, c.num_attention_heads * c.head_dim, bias=False)
+        self.k_proj = nn.Linear(c.hidden_size, c.num_key_value_heads * c.head_dim, bias=False)
+        self.v_proj = nn.Linear(c.hidden_size, c.num_key_value_heads * c.head_dim, bias=False)
+        self.o_proj = nn.Linear(c.num_attention_heads * c.head_dim, c.hidden_size, bias=False)
+        self.q_norm = RMSNorm(c.head_dim, c.rms_norm_eps)
+        self.k_norm = RMSNorm(c.head_dim, c.rms_norm_eps)
+
+    def forward(
+        self, x: Tensor, cos: Tensor, sin: Tensor, cache_k: Tensor, cache_v: Tensor, positions: Tensor, mask: Tensor
+    ) -> Tensor:
+        b, t, _ = x.shape
+        q = self.q_norm(self.q_proj(x).view(b, t, self.num_heads, self.head_dim)).transpose(1, 2)
+        k = self.k_norm(self.k_proj(x).view(b, t, self.num_kv_heads, self.head_dim)).transpose(1, 2)
+        v = self.v_proj(x).view(b, t, self.num_kv_heads, self.head_dim).transpose(1, 2)
+        q, k = _apply_rope(q, cos, sin), _apply_rope(k, cos, sin)
+        # Write this step's keys/values at each row's own positions.
+        rows = torch.arange(b, device=x.device)[:, None]
+        cache_k[rows, :, positions] = k.transpose(1, 2)
+        cache_v[rows, :, positions] = v.transpose(1, 2)
+        span = mask.shape[-1]
+        keys, values = cache_k[:, :, :span], cache_v[:, :, :span]
+        groups = self.num_heads // self.num_kv_heads
+        if groups > 1:
+            keys = keys.repeat_interleave(groups, dim=1)
+            values = values.repeat_interleave(groups, dim=1)
+        out = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask[:, None])
+        return self.o_proj(out.transpose(1, 2).reshape(b, t, self.num_heads * self.head_dim))
+
+
+class _MLP(nn.Module):
+    def __init__(self, c: TransformerConfig) -> None:
+        super().__init__()
+        self.gate_proj = nn.Linear(c.hidden_size, c.intermediate_size, bias=False)
+        self.up_proj = nn.Linear(c.hidden_size, c.intermediate_size, bias=False)
+        self.down_proj = nn.Linear(c.intermediate_size, c.hidden_size, bias=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+
+
+class _DecoderLayer(nn.Module):
+    def __init__(self, c: TransformerConfig) -> None:
+        super().__init__()
+        self.self_attn = _Attention(c)
+        self.mlp = _MLP(c)
+        self.input_layernorm = RMSNorm(c.hidden_size, c.rms_norm_eps)
+        self.post_attention_layernorm = RMSNorm(c.hidden_size, c.rms_norm_eps)
+
+    def forward(self, x: Tensor, cos: Tensor, sin: Tensor, ck: Tensor, cv: Tensor, pos: Tensor, mask: Tensor) -> Tensor:
+        x = x + self.self_attn(self.input_layernorm(x), cos, sin, ck, cv, pos, mask)
+        return x + self.mlp(self.post_attention_layernorm(x))
+
+
+class Qwen3DecoderStack(nn.Module):
+    """`layers.N.*` and the final `norm`: embeddings in, final-normed hidden states out.
+
+    `forward(x [B, T, D], positions [B, T], cache)` attends over each row's cached keys at positions
+    `cache.start[b] .. positions[b, t]`; positions must be increasing within a row and below `cache.max_len`.
+    """
+
+    def __init__(self, config: TransformerConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.layers = nn.ModuleList(_DecoderLayer(config) for _ in range(config.num_hidden_layers))
+        self.norm = RMSNorm(config.hidden_size, config.rms_norm_eps)
+
+    def forward(self, x: Tensor, positions: Tensor, cache: KVCache) -> Tensor:
+        cos, sin = rope_cos_sin(positions, self.config.head_dim, self.config.rope_theta, x.dtype)
+        span = int(positions.max()) + 1
+        key_pos = torch.arange(span, device=x.device)
+        mask = (key_pos[None, None, :] <= positions[:, :, None]) & (key_pos[None, None, :] >= cache.start[:, None, None])
+        for i, layer in enumerate(self.layers):
+            x = layer(x, cos, sin, cache.k[i], cache.v[i], positions, mask)
+        return self.norm(x)
