@@ -1,0 +1,394 @@
+"""`Qwen3TTS`: load a Qwen3-TTS 12 Hz checkpoint, make voices, generate speech.
+
+    tts = Qwen3TTS.from_pretrained("Qwen/Qwen3-TTS-12Hz-0.6B-Base")      # or a local folder
+    voice = tts.clone_voice("ref.wav", ref_text="...")                     # Base
+    out = tts.generate("Hello there.", voice=voice, language="English")
+    out.codes, out.audio, out.sample_rate
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .engine.generation import FrameGenerator, RowRequest
+from .engine.sampling import SamplingParams
+from .errors import InvalidInputError, UnsupportedError
+from .model.audio_input import load_reference_audio
+from .model.checkpoint import load_module_weights, parse_device, parse_dtype, resolve_checkpoint
+from .model.codec import AudioLike, SpeechCodec
+from .model.config import GenerationDefaults, Qwen3TTSConfig, load_json
+from .model.prompt import Prompt, PromptVoice, build_prompt
+from .model.speaker_encoder import SpeakerEncoder
+from .model.talker import Talker
+from .model.text_tokenizer import TextTokenizer
+from .voices.profile import VoiceProfile
+
+__all__ = ["Qwen3TTS", "GenerationResult"]
+
+log = logging.getLogger("qwen3tts_realtime")
+
+FRAMES_PER_TEXT_TOKEN = 10  # generous: real speech runs at about 3 frames (0.24 s) per Qwen2 text token
+MIN_DEFAULT_FRAMES = 50  # 4 s: covers short texts, and the golden cases' 47 frames
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    """Offline generation output: the talker's codes (reference codes excluded) and their audio."""
+
+    codes: Tensor  # [frames, 16] int64
+    audio: np.ndarray  # float32 mono, frames × 1920 samples
+    sample_rate: int
+
+
+class Qwen3TTS:
+    """A loaded checkpoint: text tokenizer, talker, speech codec and (Base) speaker encoder."""
+
+    def __init__(
+        self,
+        folder: Path,
+        config: Qwen3TTSConfig,
+        talker: Talker,
+        codec: SpeechCodec,
+        speaker_encoder: SpeakerEncoder | None,
+        tokenizer: TextTokenizer,
+        generation_defaults: GenerationDefaults,
+        *,
+        dtype: torch.dtype,
+        device: torch.device,
+    ) -> None:
+        self.folder, self.config = folder, config
+        self.talker, self.codec, self.speaker_encoder = talker, codec, speaker_encoder
+        self.tokenizer, self.generation_defaults = tokenizer, generation_defaults
+        self.dtype, self.device = dtype, device
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        model: str | Path,
+        *,
+        device: str | torch.device | None = None,
+        dtype: str | torch.dtype | None = None,
+        revision: str | None = None,
+    ) -> Qwen3TTS:
+        """Load a checkpoint from a local folder or a Hugging Face id (downloaded once, then cached).
+
+        Args:
+            model: e.g. "Qwen/Qwen3-TTS-12Hz-0.6B-Base", or a folder in the official layout.
+            device: "cpu" (default), "cuda", "cuda:1", ...
+            dtype: "float32" (CPU default), "float64", "bfloat16" (accelerator default), "float16" (GPU only).
+            revision: Hugging Face revision for hub ids.
+
+        Raises:
+            CheckpointError: not a Qwen3-TTS 12 Hz checkpoint, or a missing/unexpected weight.
+            InvalidInputError: unknown device or dtype.
+        """
+        dev = parse_device(device)
+        dt = parse_dtype(dtype, dev)
+        folder = resolve_checkpoint(model, revision=revision)
+        config = Qwen3TTSConfig.from_dict(load_json(folder / "config.json"))
+        weights = folder / "model.safetensors"
+        with torch.device("meta"):
+            talker = Talker(config.talker)
+        load_module_weights(talker, weights, "talker.", dtype=dt, device=dev)
+        speaker_encoder = None
+        if config.speaker_encoder is not None:
+            with torch.device("meta"):
+                speaker_encoder = SpeakerEncoder(config.speaker_encoder)
+            load_module_weights(speaker_encoder, weights, "speaker_encoder.", dtype=dt, device=dev)
+            speaker_encoder.eval()
+        _check_no_stray_keys(weights, has_speaker_encoder=speaker_encoder is not None)
+        codec = SpeechCodec(folder / "speech_tokenizer", dtype=dt, device=dev)
+        gen_path = folder / "generation_config.json"
+        defaults = GenerationDefaults.from_dict(load_json(gen_path)) if gen_path.exists() else GenerationDefaults()
+        talker.eval()
+        return cls(
+            folder, config, talker, codec, speaker_encoder, TextTokenizer(folder), defaults, dtype=dt, device=dev
+        )
+
+    # ---- what the checkpoint is -------------------------------------------------------------------------
+
+    @property
+    def model_type(self) -> str:
+        """"base" | "custom_voice" | "voice_design"."""
+        return self.config.model_type
+
+    @property
+    def model_size(self) -> str:
+        """"0b6" | "1b7"."""
+        return self.config.model_size
+
+    @property
+    def languages(self) -> list[str]:
+        """Accepted `language` values (case-insensitive): "auto" and the checkpoint's languages."""
+        return self.config.languages
+
+    @property
+    def speakers(self) -> list[str]:
+        """Built-in speaker names (CustomVoice checkpoints; empty otherwise)."""
+        return self.config.speakers
+
+    @property
+    def sample_rate(self) -> int:
+        return self.codec.sample_rate
+
+    # ---- voices -----------------------------------------------------------------------------------------
+
+    def speaker_embedding(self, audio: AudioLike) -> Tensor:
+        """Speaker embedding [talker hidden] (float32, CPU) of a reference clip. Base checkpoints only.
+
+        Raises:
+            UnsupportedError: the checkpoint has no speaker encoder (CustomVoice, VoiceDesign).
+            AudioInputError: unusable audio.
+        """
+        self._require("base", "speaker_embedding")
+        return self._embed(load_reference_audio(audio, 24000))
+
+    def clone_voice(
+        self, audio: AudioLike, ref_text: str | None = None, *, x_vector_only: bool = False
+    ) -> VoiceProfile:
+        """A cloned voice from a reference clip (Base checkpoints).
+
+        Args:
+            audio: path or `(samples, sample_rate)`.
+            ref_text: the clip's transcript; required for the default in-context (ICL) clone.
+            x_vector_only: clone from the speaker embedding alone (no transcript needed; less faithful).
+
+        Raises:
+            UnsupportedError: not a Base checkpoint.
+            InvalidInputError: ICL clone without `ref_text`; unusable audio.
+        """
+        self._require("base", "clone_voice")
+        if not x_vector_only:
+            self.tokenizer.ref_ids(ref_text)  # validates the transcript before any audio work
+        wav = load_reference_audio(audio, 24000)
+        embedding = self._embed(wav)
+        hidden = self.talker.hidden_size
+        if x_vector_only:
+            return VoiceProfile("clone_xvector", self.model_type, hidden_size=hidden, speaker_embedding=embedding)
+        codes = self.codec.encode_samples(wav)
+        return VoiceProfile(
+            "clone_icl",
+            self.model_type,
+            hidden_size=hidden,
+            speaker_embedding=embedding,
+            ref_codes=codes,
+            ref_text=ref_text,
+        )
+
+    def speaker(self, name: str, instruct: str | None = None) -> VoiceProfile:
+        """A built-in speaker of a CustomVoice checkpoint (see `speakers`), with an optional instruction.
+
+        The 0.6B CustomVoice model ignores instructions (as officially); passing one there warns.
+
+        Raises:
+            UnsupportedError: not a CustomVoice checkpoint.
+            InvalidInputError: unknown speaker.
+        """
+        self._require("custom_voice", "speaker")
+        key = str(name).lower()
+        if key not in self.config.talker.spk_id:
+            raise InvalidInputError(f"unknown speaker {name!r}; this checkpoint has: {', '.join(self.speakers)}")
+        if instruct and self.model_size == "0b6":
+            warnings.warn(
+                "the 0.6B CustomVoice model ignores instruct (as the official implementation does); "
+                "use a 1.7B CustomVoice checkpoint for instructions",
+                UserWarning,
+                stacklevel=2,
+            )
+            instruct = None
+        return VoiceProfile("speaker", self.model_type, speaker=key, instruct=instruct or None)
+
+    def design_voice(self, instruct: str) -> VoiceProfile:
+        """A voice described in words (VoiceDesign checkpoints), e.g. "A calm, low male voice".
+
+        Raises:
+            UnsupportedError: not a VoiceDesign checkpoint.
+        """
+        self._require("voice_design", "design_voice")
+        if not isinstance(instruct, str):
+            raise InvalidInputError(f"instruct must be a string describing the voice, got {instruct!r}")
+        return VoiceProfile("design", self.model_type, instruct=instruct or None)
+
+    # ---- generation -------------------------------------------------------------------------------------
+
+    def generate(
+        self,
+        text: str,
+        voice: VoiceProfile,
+        language: str = "Auto",
+        *,
+        sampling: SamplingParams | None = None,
+        non_streaming_layout: bool | None = None,
+        max_new_frames: int | None = None,
+        seed: int | None = None,
+    ) -> GenerationResult:
+        """Generate the whole utterance offline.
+
+        Args:
+            text: what to say.
+            voice: from `clone_voice`, `speaker` or `design_voice` of this checkpoint.
+            language: one of `languages` (case-insensitive); "Auto" lets the model decide.
+            sampling: sampling switches; `None` = the checkpoint's generation_config.json.
+            non_streaming_layout: the official `non_streaming_mode`; `None` = the official default per voice
+                kind (False for clones, True for built-in speakers and designed voices).
+            max_new_frames: at most this many frames (12.5 per second). `None`: `default_max_frames(text)`,
+                i.e. 50 + 10 per text token, capped by generation_config.json's `max_new_tokens` - 1.
+            seed: seeds this request's own random generator (reproducible sampling); `None` draws from
+                torch's default generator.
+
+        Returns:
+            GenerationResult with codes [frames, 16] and float32 audio at 24 kHz.
+        """
+        prompt, request = self.prepare_request(
+            text, voice, language, sampling=sampling, non_streaming_layout=non_streaming_layout,
+            max_new_frames=max_new_frames, seed=seed,
+        )
+        gen = FrameGenerator(self.talker, self.config, [request])
+        frames: list[Tensor] = []
+        while not gen.done:
+            frame = gen.step()[0]
+            if frame is not None:
+                frames.append(frame)
+        codes = torch.stack(frames).cpu() if frames else torch.zeros(0, 16, dtype=torch.long)
+        return GenerationResult(codes=codes, audio=self._decode_for(voice, codes), sample_rate=self.sample_rate)
+
+    def default_max_frames(self, text: str) -> int:
+        """The runaway guard used when `max_new_frames` is None: 50 + 10 frames per text token, capped by
+        the checkpoint's `max_new_tokens` - 1 (what the official loop can produce)."""
+        num_tokens = len(self.tokenizer.encode(text))
+        cap = self.generation_defaults.max_new_tokens - 1
+        return min(cap, MIN_DEFAULT_FRAMES + FRAMES_PER_TEXT_TOKEN * num_tokens)
+
+    def prepare_request(
+        self,
+        text: str,
+        voice: VoiceProfile,
+        language: str = "Auto",
+        *,
+        sampling: SamplingParams | None = None,
+        non_streaming_layout: bool | None = None,
+        max_new_frames: int | None = None,
+        seed: int | None = None,
+    ) -> tuple[Prompt, RowRequest]:
+        """Validate a request and build its prompt and generation row (used by `generate` and the engine)."""
+        voice = self._check_voice(voice)
+        text_ids = self.tokenizer.assistant_ids(text)
+        language_id = self._language_id(language, voice)
+        if non_streaming_layout is None:
+            non_streaming_layout = voice.kind in ("speaker", "design")
+        params = (sampling or SamplingParams()).resolve(self.generation_defaults)
+        if max_new_frames is None:
+            max_new_frames = self.default_max_frames(text)
+        elif int(max_new_frames) != max_new_frames or max_new_frames < 1:
+            raise InvalidInputError(f"max_new_frames={max_new_frames!r}; it must be a positive int or None")
+        generator = None
+        if seed is not None:
+            generator = torch.Generator(device=self.device).manual_seed(int(seed))
+        with torch.inference_mode():
+            prompt = build_prompt(
+                self.talker,
+                self.config,
+                text_ids.to(self.device),
+                self._prompt_voice(voice),
+                language_id,
+                bool(non_streaming_layout),
+            )
+        return prompt, RowRequest(prompt=prompt, params=params, max_frames=int(max_new_frames), generator=generator)
+
+    # ---- internals --------------------------------------------------------------------------------------
+
+    def _require(self, model_type: str, what: str) -> None:
+        if self.model_type != model_type:
+            kinds = {"base": "Base", "custom_voice": "CustomVoice", "voice_design": "VoiceDesign"}
+            hint = {
+                "base": "clone_voice()",
+                "custom_voice": "speaker(name)",
+                "voice_design": "design_voice(description)",
+            }[self.model_type]
+            raise UnsupportedError(
+                f"{what}() needs a {kinds[model_type]} checkpoint; this one is {kinds[self.model_type]} "
+                f"({self.folder.name}); make its voices with {hint}"
+            )
+
+    def _embed(self, wav_24k: np.ndarray) -> Tensor:
+        assert self.speaker_encoder is not None
+        x = torch.from_numpy(np.ascontiguousarray(wav_24k)).to(self.device)
+        return self.speaker_encoder.embed(x).to(torch.float32).cpu()
+
+    def _check_voice(self, voice: VoiceProfile) -> VoiceProfile:
+        if not isinstance(voice, VoiceProfile):
+            raise InvalidInputError(
+                f"voice must be a VoiceProfile (from clone_voice, speaker or design_voice), got {voice!r}"
+            )
+        if voice.model_type != self.model_type:
+            raise InvalidInputError(
+                f"{voice!r} was made for a {voice.model_type} checkpoint; this one is {self.model_type}"
+            )
+        if voice.hidden_size is not None and voice.hidden_size != self.talker.hidden_size:
+            raise InvalidInputError(
+                f"{voice!r} was made with a model of width {voice.hidden_size}; this one has "
+                f"{self.talker.hidden_size} (clone it again with this model)"
+            )
+        return voice
+
+    def _language_id(self, language: str, voice: VoiceProfile) -> int | None:
+        key = str(language).lower()
+        if key not in self.languages:
+            raise InvalidInputError(f"unknown language {language!r}; accepted: {', '.join(self.languages)}")
+        tc = self.config.talker
+        language_id = None if key == "auto" else tc.codec_language_id[key]
+        if voice.kind == "speaker" and key in ("chinese", "auto"):
+            dialect = tc.spk_is_dialect.get(voice.speaker or "", False)
+            if dialect:
+                language_id = tc.codec_language_id[str(dialect)]
+        return language_id
+
+    def _prompt_voice(self, voice: VoiceProfile) -> PromptVoice:
+        dev = self.device
+        speaker_row = None
+        if voice.kind == "speaker":
+            spk = torch.tensor(self.config.talker.spk_id[voice.speaker], device=dev)
+            with torch.inference_mode():
+                speaker_row = self.talker.codec_rows(spk)
+        elif voice.speaker_embedding is not None:
+            speaker_row = voice.speaker_embedding.to(dev, self.dtype)
+        instruct_ids = None
+        if voice.instruct:
+            instruct_ids = self.tokenizer.instruct_ids(voice.instruct).to(dev)
+        ref_ids = ref_codes = None
+        if voice.kind == "clone_icl":
+            ref_ids = self.tokenizer.ref_ids(voice.ref_text).to(dev)
+            ref_codes = voice.ref_codes.to(dev)
+        return PromptVoice(speaker_row=speaker_row, instruct_ids=instruct_ids, ref_ids=ref_ids, ref_codes=ref_codes)
+
+    def _decode_for(self, voice: VoiceProfile, codes: Tensor) -> np.ndarray:
+        """Audio of generated codes. ICL clones decode reference + generated codes together and drop the
+        reference part (the reference is the decoder's left context), as the official output does."""
+        if codes.shape[0] == 0:
+            return np.zeros(0, dtype=np.float32)
+        if voice.kind != "clone_icl":
+            return self.codec.decode(codes)
+        ref = voice.ref_codes
+        audio = self.codec.decode(torch.cat([ref, codes]))
+        return audio[ref.shape[0] * self.codec.samples_per_frame :]
+
+
+def _check_no_stray_keys(weights: Path, *, has_speaker_encoder: bool) -> None:
+    """Every tensor of model.safetensors belongs to the talker or (Base) the speaker encoder."""
+    from .errors import CheckpointError
+    from .model.checkpoint import checkpoint_keys
+
+    allowed = ("talker.", "speaker_encoder.") if has_speaker_encoder else ("talker.",)
+    stray = [k for k in checkpoint_keys(weights) if not k.startswith(allowed)]
+    if stray:
+        raise CheckpointError(
+            f"{weights} has {len(stray)} tensor(s) outside {' and '.join(allowed)}, e.g. {stray[0]}: "
+            "it does not match its config.json (a Base checkpoint has speaker_encoder.*, others do not)"
+        )

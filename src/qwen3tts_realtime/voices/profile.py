@@ -1,0 +1,54 @@
+"""`VoiceProfile`: everything needed to speak in one voice, computed once and never mutated.
+
+Kinds:
+- "clone_icl": Base checkpoints; speaker embedding + reference codes + reference transcript (in-context clone).
+- "clone_xvector": Base checkpoints; speaker embedding only.
+- "speaker": CustomVoice checkpoints; a built-in speaker name, optional instruct (honoured on 1.7B only).
+- "design": VoiceDesign checkpoints; a natural-language voice description (instruct).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from torch import Tensor
+
+__all__ = ["VoiceKind", "VoiceProfile"]
+
+VoiceKind = Literal["clone_icl", "clone_xvector", "speaker", "design"]
+
+
+@dataclass(frozen=True, eq=False)
+class VoiceProfile:
+    """An immutable voice. Build it with `Qwen3TTS.clone_voice`, `.speaker` or `.design_voice`.
+
+    Attributes:
+        kind: see the module docstring.
+        model_type: the checkpoint type it was made for ("base", "custom_voice", "voice_design").
+        hidden_size: the talker width its speaker embedding has (clones only), so a clone made with a 0.6B
+            model is refused by a 1.7B one instead of failing deep inside.
+        speaker: built-in speaker name (kind "speaker").
+        instruct: voice/style instruction (kinds "speaker" and "design"); None or "" for none.
+        speaker_embedding: [hidden] float32 CPU tensor (clones).
+        ref_codes: [frames, 16] reference codes (kind "clone_icl").
+        ref_text: transcript of the reference clip (kind "clone_icl").
+    """
+
+    kind: VoiceKind
+    model_type: str
+    hidden_size: int | None = None
+    speaker: str | None = None
+    instruct: str | None = None
+    speaker_embedding: Tensor | None = None
+    ref_codes: Tensor | None = None
+    ref_text: str | None = None
+
+    def __repr__(self) -> str:
+        detail = {
+            "clone_icl": f"ref_frames={None if self.ref_codes is None else self.ref_codes.shape[0]}",
+            "clone_xvector": f"hidden={self.hidden_size}",
+            "speaker": f"speaker={self.speaker!r}, instruct={self.instruct!r}",
+            "design": f"instruct={self.instruct!r}",
+        }[self.kind]
+        return f"VoiceProfile(kind={self.kind!r}, {detail})"
