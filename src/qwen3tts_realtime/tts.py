@@ -102,7 +102,7 @@ class Qwen3TTS:
             with torch.device("meta"):
                 speaker_encoder = SpeakerEncoder(config.speaker_encoder)
             load_module_weights(speaker_encoder, weights, "speaker_encoder.", dtype=dt, device=dev)
-            speaker_encoder.eval()
+            speaker_encoder.to(dev).eval()
         _check_no_stray_keys(weights, has_speaker_encoder=speaker_encoder is not None)
         codec = SpeechCodec(folder / "speech_tokenizer", dtype=dt, device=dev)
         gen_path = folder / "generation_config.json"

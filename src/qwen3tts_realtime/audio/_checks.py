@@ -45,7 +45,8 @@ def require_mono(audio: object, *, accepted: Iterable[np.dtype | type], where: s
         )
     if audio.dtype not in dtypes:
         raise InvalidInputError(
-            f"{where} expects dtype {names}, got {audio.dtype.name}; convert with x.astype(np.{dtypes[0].name})"
+            f"{where} expects dtype {names}, got {audio.dtype.name}; "
+            f"convert with x.astype(np.{dtypes[0].name})"
         )
     return audio
 

@@ -15,7 +15,13 @@ from qwen3tts_realtime.errors import InvalidInputError
 
 __all__ = ["G711_ENCODINGS", "encode_g711", "decode_g711"]
 
-G711_ENCODINGS: dict[str, str] = {"ulaw": "ulaw", "mulaw": "ulaw", "pcmu": "ulaw", "alaw": "alaw", "pcma": "alaw"}
+G711_ENCODINGS: dict[str, str] = {
+    "ulaw": "ulaw",
+    "mulaw": "ulaw",
+    "pcmu": "ulaw",
+    "alaw": "alaw",
+    "pcma": "alaw",
+}
 """Accepted encoding names (case-insensitive) and the law each one means."""
 
 # Segment end points of the reference (Sun / CCITT) implementation that audioop uses.
@@ -112,7 +118,8 @@ def decode_g711(data: bytes | bytearray | memoryview | np.ndarray, encoding: str
         1-D int16 array, one sample per byte, identical to `audioop.ulaw2lin` / `audioop.alaw2lin` (width 2).
 
     Raises:
-        InvalidInputError: (a ValueError) unknown encoding, or `data` neither bytes-like nor a 1-D uint8 array.
+        InvalidInputError: (a ValueError) unknown encoding, or `data` neither bytes-like nor a 1-D uint8
+            array.
     """
     law = _law(encoding, "decode_g711")
     if isinstance(data, bytes | bytearray | memoryview):

@@ -21,7 +21,8 @@ The model (all of it exact given the push times; it does not depend on how often
 * An underrun is counted when playout resumes; silence after which no more audio comes (end of stream) is not.
 
 Target depth adaptation: after every push the buffer measures, over all stretches of the stream, the depth
-that would have been needed to cover it without running dry, `need_n = gap_n + max(0, need_(n-1) - audio_(n-1))`
+that would have been needed to cover it without running dry,
+`need_n = gap_n + max(0, need_(n-1) - audio_(n-1))`
 (gap_n: time since the previous push; audio_(n-1): duration of the previous push). It grows by
 `gap - audio` per push while production is slower than real time, jumps with a stall or a burst gap, and stays
 at one push interval when production is comfortably faster. The target is the peak of `need`, clamped to
@@ -69,7 +70,7 @@ class JitterStats:
         underruns: playout gaps that ended with more audio (count).
         underrun_ms: their total duration.
         target_ms: the current target depth.
-        buffered_ms: audio pushed but not yet handed out by `pop_ready` (pace mode: including the partial frame).
+        buffered_ms: audio pushed but not yet handed out by `pop_ready` (pace mode: with the partial frame).
         frames_out: arrays handed out by `pop_ready` (pace mode: frames; start mode: pushed chunks).
         samples_in: samples pushed.
         samples_out: samples handed out, zero padding of the final frame included.
@@ -97,8 +98,8 @@ class JitterStats:
 class JitterBuffer:
     """Adaptive playout buffer: decides when audio may start and paces it out in real time.
 
-    Audio is 1-D float32 or int16 (numpy); the first push of a stream fixes the dtype, later pushes must match,
-    and frames come out in that dtype.
+    Audio is 1-D float32 or int16 (numpy); the first push of a stream fixes the dtype, later pushes must
+    match, and frames come out in that dtype.
 
     Example (pace mode, a websocket or SIP sender):
         >>> jb = JitterBuffer(sample_rate=24000, frame_ms=20)
@@ -153,13 +154,17 @@ class JitterBuffer:
         if mode not in _MODES:
             raise InvalidInputError(f"{where}: mode={mode!r} is not one of {', '.join(map(repr, _MODES))}")
         self._mode: str = mode
-        self._min_target_ms = require_number(min_target_ms, name="min_target_ms", where=where, low=0.0, high=60000.0)
+        self._min_target_ms = require_number(
+            min_target_ms, name="min_target_ms", where=where, low=0.0, high=60000.0
+        )
         self._max_target_ms = require_number(
             max_target_ms, name="max_target_ms", where=where, low=self._min_target_ms, high=60000.0
         )
         if initial_target_ms is None:
             initial_target_ms = self._min_target_ms
-        initial = require_number(initial_target_ms, name="initial_target_ms", where=where, low=0.0, high=60000.0)
+        initial = require_number(
+            initial_target_ms, name="initial_target_ms", where=where, low=0.0, high=60000.0
+        )
         self._hold_s = require_number(hold_s, name="hold_s", where=where, low=0.0, high=3600.0)
         self._half_life_s = require_number(
             decay_half_life_s, name="decay_half_life_s", where=where, low=1e-3, high=3600.0
@@ -189,7 +194,7 @@ class JitterBuffer:
 
     @property
     def mode(self) -> str:
-        """"pace" or "start"."""
+        """The playout mode, "pace" or "start"."""
         return self._mode
 
     def push(self, audio: np.ndarray, now: float | None = None) -> None:
@@ -201,18 +206,21 @@ class JitterBuffer:
                 defaults to `time.monotonic()`.
 
         Raises:
-            InvalidInputError: (a ValueError) bad array, a dtype other than the stream's, `now` going backwards,
-                or a push after `end()`.
+            InvalidInputError: (a ValueError) bad array, a dtype other than the stream's, `now` going
+                backwards, or a push after `end()`.
         """
         t = self._clock(now, "push")
         require_mono(audio, accepted=_ACCEPTED_DTYPES, where="JitterBuffer.push")
         if self._ended:
-            raise InvalidInputError("JitterBuffer.push: the stream has ended (end() was called); call reset() first")
+            raise InvalidInputError(
+                "JitterBuffer.push: the stream has ended (end() was called); call reset() first"
+            )
         if self._dtype is None:
             self._dtype = audio.dtype
         elif audio.dtype != self._dtype:
             raise InvalidInputError(
-                f"JitterBuffer.push: this stream is {self._dtype.name} (its first push), got {audio.dtype.name}; "
+                f"JitterBuffer.push: this stream is {self._dtype.name} (its first push), "
+                f"got {audio.dtype.name}; "
                 f"convert with x.astype(np.{self._dtype.name})"
             )
         self._advance(t)
@@ -236,9 +244,9 @@ class JitterBuffer:
             now: the time in seconds; defaults to `time.monotonic()`.
 
         Returns:
-            Pace mode: the frames (each `frame_samples` long, the stream's dtype) whose playout time is <= now,
-            in order; empty before the start, while rebuffering, and between frames. Start mode: nothing before
-            the start, then every pushed chunk not yet handed out, as pushed.
+            Pace mode: the frames (each `frame_samples` long, the stream's dtype) whose playout time is
+            <= now, in order; empty before the start, while rebuffering, and between frames. Start mode:
+            nothing before the start, then every pushed chunk not yet handed out, as pushed.
 
         Raises:
             InvalidInputError: `now` goes backwards.
@@ -277,9 +285,15 @@ class JitterBuffer:
 
     def stats(self) -> JitterStats:
         """A snapshot of the counters and the target, as of the last call that passed a time."""
-        if self._first_push_s is not None and self._last_push_s is not None and self._last_push_s > self._first_push_s:
-            rate: float | None = (self._samples_in - self._first_push_samples) / self._sample_rate / (
-                self._last_push_s - self._first_push_s
+        if (
+            self._first_push_s is not None
+            and self._last_push_s is not None
+            and self._last_push_s > self._first_push_s
+        ):
+            rate: float | None = (
+                (self._samples_in - self._first_push_samples)
+                / self._sample_rate
+                / (self._last_push_s - self._first_push_s)
             )
         else:
             rate = None
@@ -303,7 +317,10 @@ class JitterBuffer:
         )
 
     def reset(self) -> None:
-        """Start a new stream: drop buffered audio and counters, keep the learned target (it keeps decaying)."""
+        """Start a new stream: drop buffered audio and counters; keep the learned target (still decaying).
+
+        Times passed to the new stream must continue the same clock (not go back before the last call).
+        """
         self._reset_stream()
 
     # ---------------------------------------------------------------------------------------------- private
@@ -340,7 +357,9 @@ class JitterBuffer:
     def _clock(self, now: float | None, where: str) -> float:
         t = time.monotonic() if now is None else now
         if isinstance(t, bool) or not isinstance(t, numbers.Real) or not math.isfinite(t):
-            raise InvalidInputError(f"JitterBuffer.{where}: now must be a finite float (seconds), got {now!r}")
+            raise InvalidInputError(
+                f"JitterBuffer.{where}: now must be a finite float (seconds), got {now!r}"
+            )
         t = float(t)
         if self._last_now is not None and t < self._last_now:
             raise InvalidInputError(
@@ -383,7 +402,7 @@ class JitterBuffer:
         self._raise_peak(self._need_s * 1000.0, t)
 
     def _depth_ready_ms(self) -> float:
-        """Audio that can play now: whole frames in pace mode (all samples once ended), samples in start mode."""
+        """Audio that can play now: whole frames in pace mode (all once ended), all samples in start mode."""
         if self._mode == "pace" and not self._ended:
             usable = self._pending_samples - self._pending_samples % self._frame_samples
         else:

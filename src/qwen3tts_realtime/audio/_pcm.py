@@ -21,8 +21,8 @@ PCM16_SCALE = 32767
 def to_pcm16(audio: np.ndarray) -> np.ndarray:
     """Convert float samples to 16-bit PCM.
 
-    Convention: NaN becomes 0; values are clipped to [-1.0, 1.0] (so +inf -> 32767, -inf -> -32767), multiplied
-    by 32767 in float64 and rounded to the nearest integer, ties to even (`np.rint`). The result is symmetric:
+    Convention: NaN becomes 0; values are clipped to [-1.0, 1.0] (so +inf -> 32767, -inf -> -32767),
+    multiplied by 32767 in float64 and rounded to the nearest integer, ties to even (`np.rint`). Symmetric:
     -32768 is never produced, and `to_pcm16(pcm / 32767)` returns `pcm` for every int16 value except -32768.
     (libsndfile/soundfile scale by 32768 instead, so -1.0 -> -32768 there; the two differ by at most 1 LSB
     below full scale.)

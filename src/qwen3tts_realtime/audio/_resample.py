@@ -30,7 +30,11 @@ _EMPTY = np.zeros(0, dtype=np.float32)
 
 
 def _check_rate(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or int(value) not in SUPPORTED_SAMPLE_RATES:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | np.integer)
+        or int(value) not in SUPPORTED_SAMPLE_RATES
+    ):
         accepted = ", ".join(str(r) for r in SUPPORTED_SAMPLE_RATES)
         raise InvalidInputError(
             f"StreamResampler: {name}={value!r} is not supported; accepted sample rates (Hz): {accepted}"
@@ -67,7 +71,9 @@ class StreamResampler:
         self._out_rate = _check_rate(out_rate, "out_rate")
         self._stream: soxr.ResampleStream | None = None
         if self._in_rate != self._out_rate:
-            self._stream = soxr.ResampleStream(self._in_rate, self._out_rate, 1, dtype="float32", quality=_QUALITY)
+            self._stream = soxr.ResampleStream(
+                self._in_rate, self._out_rate, 1, dtype="float32", quality=_QUALITY
+            )
         self._samples_in = 0
         self._samples_out = 0
 
@@ -109,8 +115,8 @@ class StreamResampler:
             chunk: 1-D float32 samples at `in_rate` (any length, empty allowed).
 
         Returns:
-            1-D float32 samples at `out_rate`: as many as soxr can finish now (possibly none). With equal rates,
-            a copy of `chunk`.
+            1-D float32 samples at `out_rate`: as many as soxr can finish now (possibly none). With equal
+            rates, a copy of `chunk`.
 
         Raises:
             InvalidInputError: `chunk` is not a 1-D float32 numpy array.
@@ -128,7 +134,7 @@ class StreamResampler:
         """End the stream: return the held-back tail and reset, ready for a new stream.
 
         Returns:
-            1-D float32 samples at `out_rate` that complete the stream to `expected_output_samples(samples_in)`.
+            1-D float32 samples at `out_rate` completing the stream to `expected_output_samples(samples_in)`.
         """
         if self._stream is None:
             tail = _EMPTY.copy()

@@ -14,8 +14,8 @@ import math
 
 import numpy as np
 
-from qwen3tts_realtime.audio._jitter import JitterBuffer, JitterStats
 from qwen3tts_realtime.audio._checks import require_number, require_positive_int
+from qwen3tts_realtime.audio._jitter import JitterBuffer, JitterStats
 from qwen3tts_realtime.errors import InvalidInputError
 
 __all__ = [
@@ -38,13 +38,17 @@ class PlayoutResult:
 
     Attributes:
         stats: the buffer's stats after the whole stream played out.
-        output: every sample `pop_ready` handed out, concatenated (pace mode: zero-padded final frame included).
+        output: every sample `pop_ready` handed out, concatenated (pace mode: with the zero-padded final
+            frame).
         target_ms: (push time, target depth after that push), one entry per push.
+        last_call_s: the time of the simulator's last call (everything has been handed out by then); a
+            reused buffer's next stream must start at or after it.
     """
 
     stats: JitterStats
     output: np.ndarray
     target_ms: tuple[tuple[float, float], ...]
+    last_call_s: float
 
     @property
     def underruns(self) -> int:
@@ -70,7 +74,9 @@ def _chunk_sizes(audio_s: float, sample_rate: int, chunk_samples: int) -> list[i
     return sizes
 
 
-def _check_common(rate: float, audio_s: float, sample_rate: int, chunk_samples: int, start_s: float, where: str) -> None:
+def _check_common(
+    rate: float, audio_s: float, sample_rate: int, chunk_samples: int, start_s: float, where: str
+) -> None:
     require_number(rate, name="rate", where=where, low=1e-3, high=1e3)
     require_number(audio_s, name="audio_s", where=where, low=1e-3, high=86400.0)
     require_positive_int(sample_rate, name="sample_rate", where=where)
@@ -94,7 +100,8 @@ def steady_trace(
         rate: audio seconds produced per wall-clock second (3.0 = three times real time).
         audio_s: total audio duration in seconds.
         sample_rate: samples per second.
-        chunk_samples: samples per push (the last push holds the remainder); 2000 = one 12 Hz codec frame at 24 kHz.
+        chunk_samples: samples per push (the last push holds the remainder); 2000 = one 12 Hz codec frame
+            at 24 kHz.
         start_s: time of the first push (the time to first audio).
         jitter_ms: if > 0, each push is late by |N(0, jitter_ms)| (seeded; times stay non-decreasing).
         seed: seed of the jitter.
@@ -153,7 +160,8 @@ def bursty_trace(
     start_s: float = 0.0,
     seed: int = 0,
 ) -> Trace:
-    """A producer that delivers bursts of chunks quickly, then pauses; each burst and its pause average `rate`.
+    """A producer that delivers bursts of chunks quickly, then pauses; each burst with its pause averages
+    `rate`.
 
     A burst of B chunks (B uniform in `burst_chunks`, seeded) is pushed at `burst_speed` times real time; the
     next burst starts `B * chunk_duration / rate` after this one started.
@@ -176,7 +184,9 @@ def bursty_trace(
     require_number(burst_speed, name="burst_speed", where=where, low=rate, high=1e6)
     low, high = burst_chunks
     if not 1 <= low <= high:
-        raise InvalidInputError(f"{where}: burst_chunks must be (low, high) with 1 <= low <= high, got {burst_chunks!r}")
+        raise InvalidInputError(
+            f"{where}: burst_chunks must be (low, high) with 1 <= low <= high, got {burst_chunks!r}"
+        )
     rng = np.random.default_rng(seed)
     chunk_s = chunk_samples / sample_rate
     trace: Trace = []
@@ -202,7 +212,7 @@ def stall_trace(
     chunk_samples: int = 2000,
     start_s: float = 0.0,
 ) -> Trace:
-    """A steady producer that stops once for `stall_s`: pushes due after `start_s + stall_at_s` come that late.
+    """A steady producer that stops once: pushes due after `start_s + stall_at_s` come `stall_s` late.
 
     Args:
         rate: audio seconds per wall-clock second outside the stall.
@@ -238,15 +248,16 @@ def simulate_playout(
 ) -> PlayoutResult:
     """Replay `trace` through `jitter_buffer` and play the stream out to the end.
 
-    Each push is followed by `pop_ready` at the same time; `end()` comes at the last push's time; then the buffer
-    is polled until everything has played. With `poll_ms`, `pop_ready` is also called every `poll_ms` from the
-    first push, like a sender's timer; the result does not depend on it (the buffer's model is exact).
+    Each push is followed by `pop_ready` at the same time; `end()` comes at the last push's time; then the
+    buffer is polled until everything has played. With `poll_ms`, `pop_ready` is also called every `poll_ms`
+    from the first push, like a sender's timer; the result does not depend on it (the model is exact).
 
     Args:
-        trace: pushes as (time in seconds, samples), times non-decreasing and not before the buffer's last call.
+        trace: pushes as (time in seconds, samples), times non-decreasing and not before the buffer's last
+            call.
         jitter_buffer: a fresh or `reset()` buffer; it is driven to the end of the stream.
-        audio: the stream to cut into the pushes (1-D float32 or int16, at least as long as the trace's total);
-            defaults to an int16 ramp (sample i = i mod 65536).
+        audio: the stream to cut into the pushes (1-D float32 or int16, at least as long as the trace's
+            total); defaults to an int16 ramp (sample i = i mod 65536).
         poll_ms: optional extra polling period in milliseconds.
 
     Returns:
@@ -256,7 +267,9 @@ def simulate_playout(
         InvalidInputError: an empty or unordered trace, negative sample counts, or `audio` too short.
     """
     if not trace:
-        raise InvalidInputError("simulate_playout: the trace is empty; pass at least one (time_s, num_samples)")
+        raise InvalidInputError(
+            "simulate_playout: the trace is empty; pass at least one (time_s, num_samples)"
+        )
     times = [float(t) for t, _ in trace]
     sizes = [int(n) for _, n in trace]
     if any(not math.isfinite(t) for t in times) or any(b < a for a, b in zip(times, times[1:], strict=False)):
@@ -267,7 +280,9 @@ def simulate_playout(
     if audio is None:
         audio = _ramp(total)
     elif audio.shape[0] < total:
-        raise InvalidInputError(f"simulate_playout: audio has {audio.shape[0]} samples, the trace pushes {total}")
+        raise InvalidInputError(
+            f"simulate_playout: audio has {audio.shape[0]} samples, the trace pushes {total}"
+        )
     poll_s = None
     if poll_ms is not None:
         poll_s = require_number(poll_ms, name="poll_ms", where="simulate_playout", low=0.1, high=1e6) / 1000.0
@@ -291,9 +306,14 @@ def simulate_playout(
     jitter_buffer.end(now=times[-1])
     out.extend(jitter_buffer.pop_ready(now=times[-1]))
     stats = jitter_buffer.stats()
-    horizon = times[-1] + stats.buffered_ms / 1000.0 + jitter_buffer.frame_ms / 1000.0 + 1.0
+    horizon = times[-1] + stats.buffered_ms / 1000.0  # the last frame is due by then
     poll_until(horizon)
     out.extend(jitter_buffer.pop_ready(now=horizon))
+    while not jitter_buffer.stats().drained:  # only if float rounding left the last frame a hair late
+        horizon += jitter_buffer.frame_ms / 1000.0
+        out.extend(jitter_buffer.pop_ready(now=horizon))
     dtype = audio.dtype
     output = np.concatenate(out) if out else np.zeros(0, dtype=dtype)
-    return PlayoutResult(stats=jitter_buffer.stats(), output=output, target_ms=tuple(timeline))
+    return PlayoutResult(
+        stats=jitter_buffer.stats(), output=output, target_ms=tuple(timeline), last_call_s=horizon
+    )

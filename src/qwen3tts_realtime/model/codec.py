@@ -36,8 +36,9 @@ class SpeechCodec:
         load_module_weights(self.encoder, weights, "encoder.", dtype=dtype, device=device)
         self.decoder = CodecDecoder(self.config.decoder)
         load_module_weights(self.decoder, weights, "decoder.", dtype=dtype, device=device)
-        self.encoder.eval()
-        self.decoder.eval()
+        # Buffers computed at construction (rotary tables, conv geometry) are not in the checkpoint: move them.
+        self.encoder.to(device).eval()
+        self.decoder.to(device).eval()
 
     @property
     def sample_rate(self) -> int:

@@ -71,12 +71,13 @@ def validate_codes(codes: Any, num_groups: int = NUM_CODE_GROUPS, codebook_size:
             raise InvalidInputError(f"codes of type {type(codes).__name__} are not a tensor; expected {accepted}") from e
     if codes.dtype == torch.bool or codes.is_floating_point() or codes.is_complex():
         raise InvalidInputError(f"codes have dtype {codes.dtype}; expected {accepted} (e.g. torch.long)")
+    shape = list(codes.shape)
+    if codes.ndim not in (2, 3) or shape[-1] != num_groups:
+        raise InvalidInputError(f"codes have shape {shape}; expected {accepted}")
+    if codes.numel() == 0:
+        raise InvalidInputError(f"codes have shape {shape} (no frames); expected {accepted} with T ≥ 1")
     if codes.ndim == 2:
         codes = codes.unsqueeze(0)
-    if codes.ndim != 3 or codes.shape[-1] != num_groups:
-        raise InvalidInputError(f"codes have shape {list(codes.shape)}; expected {accepted}")
-    if codes.shape[1] == 0 or codes.shape[0] == 0:
-        raise InvalidInputError(f"codes have shape {list(codes.shape)} (no frames); expected {accepted} with T ≥ 1")
     codes = codes.long()
     lo, hi = int(codes.min()), int(codes.max())
     if lo < 0 or hi >= codebook_size:

@@ -10,12 +10,12 @@ allocated:
     downsample           causal conv, stride 2 (replicate padding), 25 Hz → 12.5 Hz
     quantizer            split RVQ: 1 semantic + 31 acoustic codebooks (only the first 16 codes are kept)
 
-Parity with the official run rests on three choices, each fixed here rather than left to transformers
-defaults: the attention is SDPA (the transformers default the official run used; its mask is the full causal
-one, `sliding_window` only applies to flash attention), `encode` trims the codes to ceil(T / 1920) frames like
-the official `Qwen3TTSTokenizerV2Model.encode`, and the input is cast to the module's dtype as the official
-wrapper does. Verified against the official outputs with transformers 4.57.x (the project's pin); the Mimi
-code was reworked in 5.x.
+Parity with the official run: the attention is set to SDPA explicitly (the transformers default the official
+run used; it builds the full causal mask, `sliding_window` only applies to flash attention); only the first
+`encoder_valid_num_quantizers` codebooks run (each RVQ stage sees only earlier residuals, so the 16 kept codes
+are those of the full 32-stage run); the input is cast to the module's dtype as the official wrapper does;
+T samples give ceil(T / 1920) frames, as the official trim. Codes match the golden outputs (made with
+transformers 4.57.3) exactly with 4.57.6; the Mimi code was reworked in transformers 5.x.
 
 What this module does not do: read or resample audio (see `audio_input`), batch references, load checkpoints.
 """
@@ -42,7 +42,7 @@ from .config import SpeechTokenizerConfig
 __all__ = ["CodecEncoder"]
 
 
-def mimi_config(encoder_config: dict[str, Any]) -> MimiConfig:
+def _mimi_config(encoder_config: dict[str, Any]) -> MimiConfig:
     """The `transformers.MimiConfig` of `speech_tokenizer/config.json` `encoder_config`, with SDPA attention
     and no key/value cache (one pass over a whole reference)."""
     config = MimiConfig(**{**encoder_config, "use_cache": False, "use_streaming": False})
@@ -59,7 +59,7 @@ class CodecEncoder(nn.Module):
 
     def __init__(self, config: SpeechTokenizerConfig) -> None:
         super().__init__()
-        mimi = mimi_config(config.encoder)
+        mimi = _mimi_config(config.encoder)
         if mimi.frame_rate == mimi.encodec_frame_rate:
             raise CheckpointError(
                 f"speech_tokenizer/config.json encoder_config: frame rate {mimi.frame_rate} Hz equals the "
@@ -90,7 +90,7 @@ class CodecEncoder(nn.Module):
         self.quantizer = MimiSplitResidualVectorQuantizer(mimi)
         # Mimi codebooks cache `embed_sum / cluster_usage` on first use: drop that cache whenever the buffers
         # change (new weights, another device or dtype), or it would keep quantizing against stale centroids.
-        self.register_load_state_dict_post_hook(lambda module, _keys: module._drop_codebook_caches())
+        self.register_load_state_dict_post_hook(_drop_codebook_caches_after_load)
 
     def _drop_codebook_caches(self) -> None:
         for module in self.quantizer.modules():
@@ -108,12 +108,14 @@ class CodecEncoder(nn.Module):
 
     def forward(self, wav: Tensor) -> Tensor:
         """`wav` [B, 1, T] in the module dtype → codes [B, num_quantizers, ceil(T / 1920)], in Mimi's order of
-        operations (Mimi may emit one more frame, from the end padding of its convolutions: it is dropped)."""
+        operations. Each strided convolution pads the end to complete its last step, so T samples give
+        ceil(T / 960) SEANet steps and ceil(T / 1920) frames: the official trim to the valid length only
+        matters for zero-padded batches, which this module does not build."""
         hidden = self.encoder(wav)  # [B, C, T / 960]
         hidden = self.encoder_transformer(hidden.transpose(1, 2), use_cache=False, return_dict=True)
         hidden = self.downsample(hidden.last_hidden_state.transpose(1, 2))  # [B, C, frames]
         codes = self.quantizer.encode(hidden, self.num_quantizers)  # [K, B, frames]
-        return codes.transpose(0, 1)[..., : self.num_frames(wav.shape[-1])]
+        return codes.transpose(0, 1)
 
     @torch.no_grad()
     def encode(self, wav_24k: Tensor) -> Tensor:
@@ -137,3 +139,7 @@ class CodecEncoder(nn.Module):
         param = next(self.parameters())
         wav = wav_24k.to(device=param.device, dtype=param.dtype)
         return self(wav.view(1, 1, -1))[0].transpose(0, 1)
+
+
+def _drop_codebook_caches_after_load(module: CodecEncoder, _incompatible_keys: Any) -> None:
+    module._drop_codebook_caches()

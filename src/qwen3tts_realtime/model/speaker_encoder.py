@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ..errors import AudioInputError
+from ..errors import AudioInputError, CheckpointError
 from .config import SpeakerEncoderConfig
 from .mel import SPEAKER_MEL_HOP, SPEAKER_MEL_SAMPLE_RATE, speaker_mel
 
@@ -140,9 +140,9 @@ class SpeakerEncoder(nn.Module):
         super().__init__()
         channels, kernels, dilations = config.enc_channels, config.enc_kernel_sizes, config.enc_dilations
         if not len(channels) == len(kernels) == len(dilations) >= 3:
-            raise ValueError(
-                f"speaker_encoder_config: enc_channels {channels}, enc_kernel_sizes {kernels} and "
-                f"enc_dilations {dilations} must have the same length (at least 3)"
+            raise CheckpointError(
+                f"config.json speaker_encoder_config: enc_channels {channels}, enc_kernel_sizes {kernels} "
+                f"and enc_dilations {dilations} must have the same length (at least 3)"
             )
         self.config = config
         self.blocks = nn.ModuleList(
@@ -150,9 +150,9 @@ class SpeakerEncoder(nn.Module):
         )
         for i in range(1, len(channels) - 1):
             if channels[i] != channels[i - 1]:
-                raise ValueError(
-                    f"speaker_encoder_config: SE-Res2Net block {i} maps {channels[i - 1]} → {channels[i]} "
-                    "channels; its residual connection needs equal widths"
+                raise CheckpointError(
+                    f"config.json speaker_encoder_config: SE-Res2Net block {i} maps {channels[i - 1]} → "
+                    f"{channels[i]} channels; its residual connection needs equal widths"
                 )
             self.blocks.append(
                 SqueezeExcitationRes2NetBlock(
