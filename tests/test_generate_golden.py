@@ -104,9 +104,8 @@ def _first_logits(tts: Qwen3TTS, prompt) -> torch.Tensor:
     cache = KVCache.allocate(
         tts.config.talker.transformer, 1, prompt.rows.shape[0], dtype=tts.dtype, device=tts.device
     )
-    positions = torch.arange(prompt.rows.shape[0])[None]
     with torch.inference_mode():
-        hidden = tts.talker.forward_rows(prompt.rows[None], positions, cache)
+        hidden = tts.talker.forward_rows(prompt.rows[None], [cache])
         return tts.talker.logits(hidden[0, -1])
 
 

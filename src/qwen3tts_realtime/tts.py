@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .engine.generation import FrameGenerator, RowRequest
+from .engine.generation import RowRequest, generate_frames
 from .engine.sampling import SamplingParams
 from .errors import InvalidInputError, UnsupportedError
 from .model.audio_input import load_reference_audio
@@ -250,13 +250,7 @@ class Qwen3TTS:
             text, voice, language, sampling=sampling, non_streaming_layout=non_streaming_layout,
             max_new_frames=max_new_frames, seed=seed,
         )
-        gen = FrameGenerator(self.talker, self.config, [request])
-        frames: list[Tensor] = []
-        while not gen.done:
-            frame = gen.step()[0]
-            if frame is not None:
-                frames.append(frame)
-        codes = torch.stack(frames).cpu() if frames else torch.zeros(0, 16, dtype=torch.long)
+        codes = generate_frames(self.talker, self.config, request).cpu()
         return GenerationResult(codes=codes, audio=self._decode_for(voice, codes), sample_rate=self.sample_rate)
 
     def default_max_frames(self, text: str) -> int:

@@ -165,9 +165,9 @@ class CodecDecoder(nn.Module):
         )
         self._context_shapes: dict[str, tuple[int, int]] = {}  # state key → (channels, context samples)
         for name, module in self.named_modules():
-            if isinstance(module, CausalConv1d | CausalTransConv1d) and module.context_size > 0:
+            if isinstance(module, CausalConv1d | CausalTransConv1d) and module.context_shape[1] > 0:
                 module.state_key = name
-                self._context_shapes[name] = (module.conv.in_channels, module.context_size)
+                self._context_shapes[name] = module.context_shape
 
     def new_state(self, batch_size: int = 1) -> CodecDecoderState:
         """A fresh streaming state (nothing decoded yet) on the module's device and dtype."""

@@ -63,9 +63,9 @@ class CodePredictor(nn.Module):
             nn.Linear(talker_hidden, c.hidden_size, bias=True) if c.hidden_size != talker_hidden else nn.Identity()
         )
 
-    def forward_rows(self, rows: Tensor, positions: Tensor, cache: KVCache) -> Tensor:
+    def forward_rows(self, rows: Tensor, caches: list[KVCache]) -> Tensor:
         """Rows in talker width [B, T, D_talker] → final-normed hidden [B, T, D_predictor]."""
-        return self.model(self.small_to_mtp_projection(rows), positions, cache)
+        return self.model(self.small_to_mtp_projection(rows), caches)
 
     def embed_group(self, group: int, codes: Tensor) -> Tensor:
         """Embedding (talker width) of codebook `group` (1..15) codes."""
@@ -109,9 +109,9 @@ class Talker(nn.Module):
         parts += [self.code_predictor.embed_group(j, codes[..., j]) for j in range(1, codes.shape[-1])]
         return torch.stack(parts, dim=-2).sum(-2)
 
-    def forward_rows(self, rows: Tensor, positions: Tensor, cache: KVCache) -> Tensor:
-        """Prompt or frame rows [B, T, D] → final-normed hidden states [B, T, D]."""
-        return self.model(rows, positions, cache)
+    def forward_rows(self, rows: Tensor, caches: list[KVCache]) -> Tensor:
+        """Prompt or frame rows [B, T, D] → final-normed hidden states [B, T, D] (see `Qwen3DecoderStack`)."""
+        return self.model(rows, caches)
 
     def logits(self, hidden: Tensor) -> Tensor:
         """Group-0 logits over the 3072-entry codec vocabulary."""

@@ -4,10 +4,11 @@ Pre-norm layers with per-head q/k RMSNorm, grouped-query attention, rotate-half 
 talker's interleaved MRoPE reduces exactly to 1-D RoPE in TTS (its three position streams are identical,
 spec §2.3), so both stacks use plain RoPE here.
 
-Attention reads and writes a preallocated `KVCache` at explicit per-row positions, so one batch may hold rows
-at different points of their sequences (continuous batching): a key is visible to a query iff its position is
-at most the query's position and at least the row's first valid position. This module owns no cache and no
-loop; callers (the generation and engine layers) allocate caches and drive steps.
+Attention reads and writes caller-owned `KVCache`s. A cache holds rows that share one length (one stream, or
+the code predictor's rows, which always sit at the same positions). A forward may mix several caches: the
+projections and MLPs run over all rows at once (the weights are read once per step), attention runs per cache,
+so streams at different points of their sequences batch together (continuous batching). This module owns no
+cache and no loop; the generation and engine layers allocate caches and drive steps.
 """
 
 from __future__ import annotations
@@ -40,15 +41,12 @@ class RMSNorm(nn.Module):
 
 @dataclass
 class KVCache:
-    """Static per-layer key/value buffers: `k[layer]`, `v[layer]` of shape [B, kv_heads, max_len, head_dim].
-
-    `start[b]` is the first valid position of row b (keys before it are masked), so rows can be left-aligned
-    anywhere and reused by another stream after `reset_rows`.
-    """
+    """Static key/value buffers for rows that share one length: `k[layer]`, `v[layer]` of shape
+    [B, kv_heads, max_len, head_dim]; positions `0..length-1` are filled. `forward` appends and advances."""
 
     k: list[Tensor]
     v: list[Tensor]
-    start: Tensor  # [B] long
+    length: int = 0
 
     @classmethod
     def allocate(
@@ -56,9 +54,8 @@ class KVCache:
     ) -> KVCache:
         shape = (batch_size, config.num_key_value_heads, max_len, config.head_dim)
         return cls(
-            k=[torch.zeros(shape, dtype=dtype, device=device) for _ in range(config.num_hidden_layers)],
-            v=[torch.zeros(shape, dtype=dtype, device=device) for _ in range(config.num_hidden_layers)],
-            start=torch.zeros(batch_size, dtype=torch.long, device=device),
+            k=[torch.empty(shape, dtype=dtype, device=device) for _ in range(config.num_hidden_layers)],
+            v=[torch.empty(shape, dtype=dtype, device=device) for _ in range(config.num_hidden_layers)],
         )
 
     @property
@@ -68,6 +65,13 @@ class KVCache:
     @property
     def max_len(self) -> int:
         return self.k[0].shape[2]
+
+    def copy_prefix_from(self, other: KVCache) -> None:
+        """Start from another cache's filled positions (a warm voice prefix), broadcast over this cache's rows."""
+        n = other.length
+        for dst, src in zip(self.k + self.v, other.k + other.v, strict=True):
+            dst[:, :, :n] = src[:, :, :n]
+        self.length = n
 
 
 def rope_cos_sin(positions: Tensor, head_dim: int, theta: float, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
@@ -101,25 +105,31 @@ class _Attention(nn.Module):
         self.q_norm = RMSNorm(c.head_dim, c.rms_norm_eps)
         self.k_norm = RMSNorm(c.head_dim, c.rms_norm_eps)
 
-    def forward(
-        self, x: Tensor, cos: Tensor, sin: Tensor, cache_k: Tensor, cache_v: Tensor, positions: Tensor, mask: Tensor
-    ) -> Tensor:
+    def forward(self, x: Tensor, cos: Tensor, sin: Tensor, layer: int, caches: list[KVCache]) -> Tensor:
         b, t, _ = x.shape
         q = self.q_norm(self.q_proj(x).view(b, t, self.num_heads, self.head_dim)).transpose(1, 2)
         k = self.k_norm(self.k_proj(x).view(b, t, self.num_kv_heads, self.head_dim)).transpose(1, 2)
         v = self.v_proj(x).view(b, t, self.num_kv_heads, self.head_dim).transpose(1, 2)
         q, k = _apply_rope(q, cos, sin), _apply_rope(k, cos, sin)
-        # Write this step's keys/values at each row's own positions.
-        rows = torch.arange(b, device=x.device)[:, None]
-        cache_k[rows, :, positions] = k.transpose(1, 2)
-        cache_v[rows, :, positions] = v.transpose(1, 2)
-        span = mask.shape[-1]
-        keys, values = cache_k[:, :, :span], cache_v[:, :, :span]
-        groups = self.num_heads // self.num_kv_heads
-        if groups > 1:
-            keys = keys.repeat_interleave(groups, dim=1)
-            values = values.repeat_interleave(groups, dim=1)
-        out = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask[:, None])
+        outs = []
+        row = 0
+        for cache in caches:
+            n, start = cache.batch_size, cache.length
+            assert start + t <= cache.max_len, "KV cache overflow: the caller sized it too small"
+            ck, cv = cache.k[layer], cache.v[layer]
+            ck[:, :, start : start + t] = k[row : row + n]
+            cv[:, :, start : start + t] = v[row : row + n]
+            # One new row attends to everything cached; a block of new rows needs the causal mask.
+            mask = None
+            if t > 1:
+                mask = torch.ones(t, start + t, dtype=torch.bool, device=x.device).tril(start)
+            outs.append(
+                F.scaled_dot_product_attention(
+                    q[row : row + n], ck[:, :, : start + t], cv[:, :, : start + t], attn_mask=mask, enable_gqa=True
+                )
+            )
+            row += n
+        out = outs[0] if len(outs) == 1 else torch.cat(outs)
         return self.o_proj(out.transpose(1, 2).reshape(b, t, self.num_heads * self.head_dim))
 
 
@@ -142,16 +152,16 @@ class _DecoderLayer(nn.Module):
         self.input_layernorm = RMSNorm(c.hidden_size, c.rms_norm_eps)
         self.post_attention_layernorm = RMSNorm(c.hidden_size, c.rms_norm_eps)
 
-    def forward(self, x: Tensor, cos: Tensor, sin: Tensor, ck: Tensor, cv: Tensor, pos: Tensor, mask: Tensor) -> Tensor:
-        x = x + self.self_attn(self.input_layernorm(x), cos, sin, ck, cv, pos, mask)
+    def forward(self, x: Tensor, cos: Tensor, sin: Tensor, layer: int, caches: list[KVCache]) -> Tensor:
+        x = x + self.self_attn(self.input_layernorm(x), cos, sin, layer, caches)
         return x + self.mlp(self.post_attention_layernorm(x))
 
 
 class Qwen3DecoderStack(nn.Module):
     """`layers.N.*` and the final `norm`: embeddings in, final-normed hidden states out.
 
-    `forward(x [B, T, D], positions [B, T], cache)` attends over each row's cached keys at positions
-    `cache.start[b] .. positions[b, t]`; positions must be increasing within a row and below `cache.max_len`.
+    `forward(x [B, T, D], caches)` appends T positions to every cache; the caches' rows, in order, are the B
+    rows of `x`. Each cache's rows attend to that cache's positions only.
     """
 
     def __init__(self, config: TransformerConfig) -> None:
@@ -160,11 +170,15 @@ class Qwen3DecoderStack(nn.Module):
         self.layers = nn.ModuleList(_DecoderLayer(config) for _ in range(config.num_hidden_layers))
         self.norm = RMSNorm(config.hidden_size, config.rms_norm_eps)
 
-    def forward(self, x: Tensor, positions: Tensor, cache: KVCache) -> Tensor:
+    def forward(self, x: Tensor, caches: list[KVCache]) -> Tensor:
+        t = x.shape[1]
+        assert sum(c.batch_size for c in caches) == x.shape[0], "one cache row per input row"
+        positions = torch.cat(
+            [torch.arange(c.length, c.length + t, device=x.device).expand(c.batch_size, t) for c in caches]
+        )
         cos, sin = rope_cos_sin(positions, self.config.head_dim, self.config.rope_theta, x.dtype)
-        span = int(positions.max()) + 1
-        key_pos = torch.arange(span, device=x.device)
-        mask = (key_pos[None, None, :] <= positions[:, :, None]) & (key_pos[None, None, :] >= cache.start[:, None, None])
         for i, layer in enumerate(self.layers):
-            x = layer(x, cos, sin, cache.k[i], cache.v[i], positions, mask)
+            x = layer(x, cos, sin, i, caches)
+        for c in caches:
+            c.length += t
         return self.norm(x)
