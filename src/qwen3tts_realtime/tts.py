@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import warnings
 from dataclasses import dataclass
@@ -17,8 +18,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .engine.engine import DEFAULT_CHUNK_FRAMES, Engine, check_chunk_frames
 from .engine.generation import RowRequest, generate_frames
 from .engine.sampling import SamplingParams
+from .engine.stream import Stream
 from .errors import InvalidInputError, UnsupportedError
 from .model.audio_input import load_reference_audio
 from .model.checkpoint import load_module_weights, parse_device, parse_dtype, resolve_checkpoint
@@ -36,6 +39,19 @@ log = logging.getLogger("qwen3tts_realtime")
 
 FRAMES_PER_TEXT_TOKEN = 10  # generous: real speech runs at about 3 frames (0.24 s) per Qwen2 text token
 MIN_DEFAULT_FRAMES = 50  # 4 s: covers short texts, and the golden cases' 47 frames
+
+
+@dataclass(frozen=True)
+class RequestSpec:
+    """A validated request: everything but the model's work."""
+
+    voice: VoiceProfile
+    text_ids: Tensor  # the tokenized target-text template
+    language_id: int | None
+    non_streaming_layout: bool
+    params: SamplingParams
+    max_frames: int
+    seed: int | None
 
 
 @dataclass(frozen=True)
@@ -67,6 +83,8 @@ class Qwen3TTS:
         self.talker, self.codec, self.speaker_encoder = talker, codec, speaker_encoder
         self.tokenizer, self.generation_defaults = tokenizer, generation_defaults
         self.dtype, self.device = dtype, device
+        self.max_streams = 16
+        self._engine: Engine | None = None
 
     @classmethod
     def from_pretrained(
@@ -253,6 +271,81 @@ class Qwen3TTS:
         codes = generate_frames(self.talker, self.config, request).cpu()
         return GenerationResult(codes=codes, audio=self._decode_for(voice, codes), sample_rate=self.sample_rate)
 
+    # ---- streaming ----------------------------------------------------------------------------------------
+
+    def stream(
+        self,
+        text: str,
+        voice: VoiceProfile,
+        language: str = "Auto",
+        *,
+        sampling: SamplingParams | None = None,
+        chunk_frames: tuple[int, ...] = DEFAULT_CHUNK_FRAMES,
+        non_streaming_layout: bool | None = None,
+        max_new_frames: int | None = None,
+        seed: int | None = None,
+    ) -> Stream:
+        """Stream speech for a complete text, from asyncio: `async with tts.stream(...) as s: async for chunk in s`.
+
+        Same arguments as `generate`, plus `chunk_frames`: frames per chunk, the last size repeating (default
+        (1, 2, 4, 8): first audio after one 80 ms frame). The concatenated chunks equal `generate()`'s audio.
+        Validation errors raise here; errors during generation are raised by the iteration.
+
+        Raises:
+            RuntimeError: called outside a running event loop (use `stream_sync`).
+        """
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            raise RuntimeError("stream() needs a running event loop; from threads use stream_sync()") from None
+        return self._submit(text, voice, language, sampling, chunk_frames, non_streaming_layout, max_new_frames,
+                            seed, loop)
+
+    def stream_sync(
+        self,
+        text: str,
+        voice: VoiceProfile,
+        language: str = "Auto",
+        *,
+        sampling: SamplingParams | None = None,
+        chunk_frames: tuple[int, ...] = DEFAULT_CHUNK_FRAMES,
+        non_streaming_layout: bool | None = None,
+        max_new_frames: int | None = None,
+        seed: int | None = None,
+    ) -> Stream:
+        """`stream` for threads: `with tts.stream_sync(...) as s: for chunk in s: ...` (blocking iteration)."""
+        return self._submit(text, voice, language, sampling, chunk_frames, non_streaming_layout, max_new_frames,
+                            seed, None)
+
+    @property
+    def engine(self) -> Engine:
+        """The streaming engine (started on first use)."""
+        if self._engine is None:
+            self._engine = Engine(self, max_streams=self.max_streams)
+        return self._engine
+
+    def stats(self) -> dict:
+        """Engine statistics: active/queued streams, steps, batch sizes seen, warm-voice work."""
+        return self.engine.stats()
+
+    def close(self) -> None:
+        """Stop the engine thread (open streams are cancelled). Idempotent; the model stays usable offline."""
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
+
+    async def aclose(self) -> None:
+        await asyncio.to_thread(self.close)
+
+    def _submit(self, text, voice, language, sampling, chunk_frames, non_streaming_layout, max_new_frames, seed,
+                loop) -> Stream:
+        sizes = check_chunk_frames(chunk_frames)
+        spec = self.request_spec(
+            text, voice, language, sampling=sampling, non_streaming_layout=non_streaming_layout,
+            max_new_frames=max_new_frames, seed=seed,
+        )
+        return self.engine.submit(spec, sizes, loop)
+
     def default_max_frames(self, text: str) -> int:
         """The runaway guard used when `max_new_frames` is None: 50 + 10 frames per text token, capped by
         the checkpoint's `max_new_tokens` - 1 (what the official loop can produce)."""
@@ -271,7 +364,25 @@ class Qwen3TTS:
         max_new_frames: int | None = None,
         seed: int | None = None,
     ) -> tuple[Prompt, RowRequest]:
-        """Validate a request and build its prompt and generation row (used by `generate` and the engine)."""
+        """Validate a request and build its prompt and generation row."""
+        spec = self.request_spec(
+            text, voice, language, sampling=sampling, non_streaming_layout=non_streaming_layout,
+            max_new_frames=max_new_frames, seed=seed,
+        )
+        return self.build_request(spec)
+
+    def request_spec(
+        self,
+        text: str,
+        voice: VoiceProfile,
+        language: str = "Auto",
+        *,
+        sampling: SamplingParams | None = None,
+        non_streaming_layout: bool | None = None,
+        max_new_frames: int | None = None,
+        seed: int | None = None,
+    ) -> RequestSpec:
+        """Validate a request without touching the model (cheap; safe on an event loop)."""
         voice = self._check_voice(voice)
         text_ids = self.tokenizer.assistant_ids(text)
         language_id = self._language_id(language, voice)
@@ -280,21 +391,35 @@ class Qwen3TTS:
         params = (sampling or SamplingParams()).resolve(self.generation_defaults)
         if max_new_frames is None:
             max_new_frames = self.default_max_frames(text)
-        elif int(max_new_frames) != max_new_frames or max_new_frames < 1:
+        elif isinstance(max_new_frames, bool) or int(max_new_frames) != max_new_frames or max_new_frames < 1:
             raise InvalidInputError(f"max_new_frames={max_new_frames!r}; it must be a positive int or None")
+        if seed is not None and (isinstance(seed, bool) or int(seed) != seed):
+            raise InvalidInputError(f"seed={seed!r}; it must be an int or None")
+        return RequestSpec(
+            voice=voice,
+            text_ids=text_ids,
+            language_id=language_id,
+            non_streaming_layout=bool(non_streaming_layout),
+            params=params,
+            max_frames=int(max_new_frames),
+            seed=None if seed is None else int(seed),
+        )
+
+    def build_request(self, spec: RequestSpec) -> tuple[Prompt, RowRequest]:
+        """The prompt rows and generation row of a validated request (runs the embeddings)."""
         generator = None
-        if seed is not None:
-            generator = torch.Generator(device=self.device).manual_seed(int(seed))
+        if spec.seed is not None:
+            generator = torch.Generator(device=self.device).manual_seed(spec.seed)
         with torch.inference_mode():
             prompt = build_prompt(
                 self.talker,
                 self.config,
-                text_ids.to(self.device),
-                self._prompt_voice(voice),
-                language_id,
-                bool(non_streaming_layout),
+                spec.text_ids.to(self.device),
+                self._prompt_voice(spec.voice),
+                spec.language_id,
+                spec.non_streaming_layout,
             )
-        return prompt, RowRequest(prompt=prompt, params=params, max_frames=int(max_new_frames), generator=generator)
+        return prompt, RowRequest(prompt=prompt, params=spec.params, max_frames=spec.max_frames, generator=generator)
 
     # ---- internals --------------------------------------------------------------------------------------
 

@@ -48,12 +48,14 @@ NUM_CODE_GROUPS = 16
 CODEBOOK_SIZE = 2048
 
 
-def validate_codes(codes: Any, num_groups: int = NUM_CODE_GROUPS, codebook_size: int = CODEBOOK_SIZE) -> Tensor:
+def validate_codes(
+    codes: Any, num_groups: int = NUM_CODE_GROUPS, codebook_size: int = CODEBOOK_SIZE
+) -> Tensor:
     """Check codec codes and return them as an int64 tensor [B, T, num_groups].
 
     Args:
-        codes: integer codes [T, num_groups] (one stream) or [B, T, num_groups] (a batch), a tensor or anything
-            `torch.as_tensor` reads; T ≥ 1.
+        codes: integer codes [T, num_groups] (one stream) or [B, T, num_groups] (a batch), T ≥ 1; a
+            tensor or anything `torch.as_tensor` reads.
         num_groups: code groups per frame (16 for every Qwen3-TTS 12 Hz checkpoint).
         codebook_size: ids must lie in [0, codebook_size).
 
@@ -61,14 +63,16 @@ def validate_codes(codes: Any, num_groups: int = NUM_CODE_GROUPS, codebook_size:
         The codes as int64, with a batch dimension of 1 added to a [T, num_groups] input.
 
     Raises:
-        InvalidInputError: wrong type, dtype, number of dimensions or groups, no frames, or an id out of range.
+        InvalidInputError: wrong type, dtype, number of dimensions or groups, no frames, or an id out of
+            range.
     """
     accepted = f"[T, {num_groups}] or [B, T, {num_groups}] integer ids in [0, {codebook_size})"
     if not isinstance(codes, Tensor):
         try:
             codes = torch.as_tensor(codes)
         except (TypeError, ValueError, RuntimeError) as e:
-            raise InvalidInputError(f"codes of type {type(codes).__name__} are not a tensor; expected {accepted}") from e
+            kind = type(codes).__name__
+            raise InvalidInputError(f"codes of type {kind} are not a tensor; expected {accepted}") from e
     if codes.dtype == torch.bool or codes.is_floating_point() or codes.is_complex():
         raise InvalidInputError(f"codes have dtype {codes.dtype}; expected {accepted} (e.g. torch.long)")
     shape = list(codes.shape)
@@ -94,7 +98,8 @@ class CodecDecoderState:
     """Left context of every time-mixing block of a `CodecDecoder`, one row per stream.
 
     `decode_step` overwrites the tensors in place; `stack`, `select` and `clone` return independent copies.
-    Build one with `CodecDecoder.new_state`.
+    Build one with `CodecDecoder.new_state`. In-place updates run under `torch.inference_mode`, so a state
+    made inside or outside inference mode works either way.
     """
 
     frames: Tensor  # [B] int64: frames decoded so far per row (only min(frames, window - 1) matters)
@@ -114,14 +119,19 @@ class CodecDecoderState:
     def clone(self) -> CodecDecoderState:
         return self._map(lambda t, _: t.clone())
 
+    def _index(self, rows: int | Sequence[int] | Tensor) -> Tensor:
+        rows = [rows] if isinstance(rows, int) else rows
+        return torch.as_tensor(rows, dtype=torch.long, device=self.kv.device)
+
     def select(self, rows: int | Sequence[int] | Tensor) -> CodecDecoderState:
         """A copy of some rows: an int keeps a batch of 1, a sequence or index tensor keeps that order."""
-        index = torch.as_tensor([rows] if isinstance(rows, int) else rows, dtype=torch.long, device=self.kv.device)
+        index = self._index(rows)
         return self._map(lambda t, dim: t.index_select(dim, index))
 
+    @torch.inference_mode()
     def put_(self, rows: int | Sequence[int] | Tensor, other: CodecDecoderState) -> None:
-        """Overwrite some rows in place with the rows of `other` (same order), e.g. a freshly primed stream."""
-        index = torch.as_tensor([rows] if isinstance(rows, int) else rows, dtype=torch.long, device=self.kv.device)
+        """Overwrite some rows in place with the rows of `other` (same order), e.g. a new primed stream."""
+        index = self._index(rows)
         if index.numel() != other.batch_size or other.conv.keys() != self.conv.keys():
             raise ValueError(f"cannot put a state of {other.batch_size} rows into rows {index.tolist()}")
         self.frames.index_copy_(0, index, other.frames)
@@ -153,8 +163,9 @@ class CodecDecoder(nn.Module):
         self.quantizer = SplitResidualVQ(config)
         self.pre_conv = CausalConv1d(config.codebook_dim, config.latent_dim, 3)
         self.pre_transformer = DecoderTransformer(config)
+        latent = config.latent_dim
         self.upsample = nn.ModuleList(
-            nn.ModuleList([CausalTransConv1d(config.latent_dim, config.latent_dim, r, r), ConvNeXtBlock(config.latent_dim)])
+            nn.ModuleList([CausalTransConv1d(latent, latent, r, r), ConvNeXtBlock(latent)])
             for r in config.upsampling_ratios
         )
         dims = [config.decoder_dim // 2**i for i in range(len(config.upsample_rates) + 1)]
@@ -181,7 +192,7 @@ class CodecDecoder(nn.Module):
             conv={k: weight.new_zeros(batch_size, c, n) for k, (c, n) in self._context_shapes.items()},
         )
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def forward(self, codes: Tensor) -> Tensor:
         """Full decode of all frames at once.
 
@@ -196,7 +207,7 @@ class CodecDecoder(nn.Module):
         """
         return self._decode(self._check(codes), None)
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def decode_step(self, codes: Tensor, state: CodecDecoderState) -> Tensor:
         """Decode the next n ≥ 1 frames of every row of `state` and advance it (in place).
 
@@ -210,13 +221,20 @@ class CodecDecoder(nn.Module):
             Audio [B, n·1920], clamped to [-1, 1].
 
         Raises:
-            InvalidInputError: bad codes, or a batch size other than the state's.
+            InvalidInputError: bad codes, a batch size other than the state's, or a state of another
+                dtype or device than the module's.
         """
         codes = self._check(codes)
         if codes.shape[0] != state.batch_size:
             raise InvalidInputError(
                 f"codes hold {codes.shape[0]} rows but the decoder state holds {state.batch_size}; "
                 "pass one row of codes per stream in the state"
+            )
+        weight = self.pre_conv.conv.weight
+        if state.kv.dtype != weight.dtype or state.kv.device != weight.device:
+            raise InvalidInputError(
+                f"decoder state is {state.kv.dtype} on {state.kv.device} but the decoder is {weight.dtype} "
+                f"on {weight.device}; make states with new_state() after moving the decoder"
             )
         audio = self._decode(codes, state)
         state.frames.add_(codes.shape[1])

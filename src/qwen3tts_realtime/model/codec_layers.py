@@ -188,7 +188,9 @@ class _Attention(nn.Module):
     def __init__(self, config: CodecDecoderConfig) -> None:
         super().__init__()
         d, hd = config.hidden_size, config.head_dim
-        self.num_heads, self.num_kv_heads, self.head_dim = config.num_attention_heads, config.num_key_value_heads, hd
+        self.num_heads = config.num_attention_heads
+        self.num_kv_heads = config.num_key_value_heads
+        self.head_dim = hd
         self.q_proj = nn.Linear(d, self.num_heads * hd, bias=False)
         self.k_proj = nn.Linear(d, self.num_kv_heads * hd, bias=False)
         self.v_proj = nn.Linear(d, self.num_kv_heads * hd, bias=False)
@@ -321,8 +323,8 @@ class _ResidualVQ(nn.Module):
         # input_proj is the encoder's; it is kept only so that the checkpoint loads strictly.
         self.input_proj = nn.Conv1d(io_dim, dim, 1, bias=False)
         self.output_proj = nn.Conv1d(dim, io_dim, 1, bias=False)
-        layers = nn.ModuleList(nn.ModuleDict({"_codebook": _Codebook(dim, codebook_size)}) for _ in range(num_quantizers))
-        self.vq = nn.ModuleDict({"layers": layers})
+        layers = [nn.ModuleDict({"_codebook": _Codebook(dim, codebook_size)}) for _ in range(num_quantizers)]
+        self.vq = nn.ModuleDict({"layers": nn.ModuleList(layers)})
 
     def forward(self, codes: Tensor) -> Tensor:  # [B, T, K] → [B, T, io_dim]
         total = self.vq["layers"][0]["_codebook"](codes[..., 0])
@@ -343,4 +345,5 @@ class SplitResidualVQ(nn.Module):
         self.rvq_rest = _ResidualVQ(config.num_quantizers - num_semantic, dim, size, config.codebook_dim)
 
     def forward(self, codes: Tensor) -> Tensor:  # [B, T, num_quantizers] → [B, T, codebook_dim]
-        return self.rvq_first(codes[..., : self.num_semantic]) + self.rvq_rest(codes[..., self.num_semantic :])
+        k = self.num_semantic
+        return self.rvq_first(codes[..., :k]) + self.rvq_rest(codes[..., k:])

@@ -1,0 +1,182 @@
+"""`Stream`: the caller's handle on one streaming request, and `AudioChunk`, what it yields.
+
+The engine thread produces; the caller consumes, from asyncio (`async for`, `async with`) or from a thread
+(`for`, `with`). Hand-off: for asyncio consumers the engine schedules `put_nowait` on the consumer's loop with
+`call_soon_threadsafe` (a bare put from another thread would not wake the loop); for sync consumers it puts on
+a thread-safe queue. `cancel()` works from any thread or task: the handle stops yielding at once, and the
+engine drops the stream and frees its caches at its next step boundary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import queue
+import threading
+import weakref
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = ["AudioChunk", "Channel", "Stream", "StreamState"]
+
+
+@dataclass(frozen=True)
+class AudioChunk:
+    """Consecutive audio of one stream.
+
+    Attributes:
+        audio: float32 mono samples at `sample_rate` (num_frames × 1920 at 24 kHz; may be empty only in a
+            final chunk whose end was known after the last audio had left).
+        first_frame: index of the chunk's first codec frame in the stream.
+        num_frames: codec frames (80 ms each) in this chunk.
+        is_last: True on exactly one chunk, the last.
+        sample_rate: 24000.
+        codes: the chunk's codec frames, int64 [num_frames, 16] on the CPU.
+    """
+
+    audio: np.ndarray
+    first_frame: int
+    num_frames: int
+    is_last: bool
+    sample_rate: int = 24000
+    codes: Any = field(default=None, repr=False)
+
+
+class StreamState(enum.Enum):
+    OPEN = "open"  # queued or generating; chunks may still come
+    FINISHED = "finished"  # the last chunk was delivered
+    CANCELLED = "cancelled"  # cancel()/close() called before the end: nothing more is yielded
+    FAILED = "failed"  # the engine delivered an error, raised to the consumer
+
+
+_END = object()
+
+
+class Channel:
+    """The engine-to-consumer hand-off of one stream. The engine holds the channel, not the `Stream`, so an
+    abandoned `Stream` can be garbage-collected (which cancels it)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop | None) -> None:
+        self.loop = loop
+        self.async_q: asyncio.Queue | None = asyncio.Queue() if loop is not None else None
+        self.sync_q: queue.SimpleQueue | None = None if loop is not None else queue.SimpleQueue()
+        self.lock = threading.Lock()
+        self.state = StreamState.OPEN
+        self.cancel_requested = threading.Event()
+
+    def cancel(self) -> bool:
+        """Mark cancelled; True if this call did it (the stream was open)."""
+        with self.lock:
+            if self.state is not StreamState.OPEN:
+                return False
+            self.state = StreamState.CANCELLED
+        self.cancel_requested.set()
+        self.put(_END)  # unblock a consumer waiting in get()
+        return True
+
+    def deliver(self, item: AudioChunk | BaseException) -> bool:
+        """Hand an item to the consumer; False when the consumer is gone (cancelled, or its loop closed)."""
+        if self.state is not StreamState.OPEN:
+            return False
+        return self.put(item)
+
+    def put(self, item: object) -> bool:
+        if self.sync_q is not None:
+            self.sync_q.put(item)
+            return True
+        assert self.loop is not None and self.async_q is not None
+        try:
+            self.loop.call_soon_threadsafe(self.async_q.put_nowait, item)
+        except RuntimeError:  # the consumer's event loop is closed
+            self.cancel_requested.set()
+            return False
+        return True
+
+
+class Stream:
+    """Handle on one streaming request. Iterate it for `AudioChunk`s; leave its context or `cancel()` to stop.
+
+    Created by `Qwen3TTS.stream` (asyncio), `Qwen3TTS.stream_sync` (threads) or `open_stream`. A stream that
+    is dropped without being closed is cancelled when garbage-collected.
+    """
+
+    def __init__(self, channel: Channel, on_cancel: Callable[[], None]) -> None:
+        self._channel = channel
+        self._on_cancel = on_cancel
+        weakref.finalize(self, _cancel_channel, channel, on_cancel)
+
+    @property
+    def state(self) -> StreamState:
+        return self._channel.state
+
+    # ---- consumer side ----------------------------------------------------------------------------------
+
+    def cancel(self) -> None:
+        """Stop now: nothing more is yielded; the engine frees the stream at its next step. Idempotent and
+        safe from any thread or task."""
+        _cancel_channel(self._channel, self._on_cancel)
+
+    def close(self) -> None:
+        """Release everything (cancels if still open). Idempotent."""
+        self.cancel()
+
+    async def aclose(self) -> None:
+        self.cancel()
+
+    def __aiter__(self) -> AsyncIterator[AudioChunk]:
+        return self
+
+    async def __anext__(self) -> AudioChunk:
+        q = self._channel.async_q
+        if q is None:
+            raise RuntimeError("this stream was opened for threads: iterate it with `for`, not `async for`")
+        if self._channel.state is not StreamState.OPEN:
+            raise StopAsyncIteration
+        return self._unwrap(await q.get(), StopAsyncIteration)
+
+    def __iter__(self) -> Iterator[AudioChunk]:
+        return self
+
+    def __next__(self) -> AudioChunk:
+        q = self._channel.sync_q
+        if q is None:
+            raise RuntimeError("this stream was opened in asyncio: iterate it with `async for`")
+        if self._channel.state is not StreamState.OPEN:
+            raise StopIteration
+        return self._unwrap(q.get(), StopIteration)
+
+    def iter_sync(self) -> Iterator[AudioChunk]:
+        """The chunks, blocking (for streams opened with `stream_sync` or from a thread)."""
+        return iter(self)
+
+    async def __aenter__(self) -> Stream:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.cancel()
+
+    def __enter__(self) -> Stream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.cancel()
+
+    def _unwrap(self, item: object, stop: type[Exception]) -> AudioChunk:
+        ch = self._channel
+        if item is _END or ch.state is StreamState.CANCELLED:
+            raise stop
+        if isinstance(item, BaseException):
+            ch.state = StreamState.FAILED
+            raise item
+        assert isinstance(item, AudioChunk)
+        if item.is_last:
+            ch.state = StreamState.FINISHED
+        return item
+
+
+def _cancel_channel(channel: Channel, on_cancel: Callable[[], None]) -> None:
+    if channel.cancel():
+        on_cancel()
