@@ -46,12 +46,13 @@ class RequestSpec:
     """A validated request: everything but the model's work."""
 
     voice: VoiceProfile
-    text_ids: Tensor  # the tokenized target-text template
+    text_ids: Tensor | None  # the tokenized target-text template; None for incremental text
     language_id: int | None
     non_streaming_layout: bool
     params: SamplingParams
     max_frames: int
     seed: int | None
+    max_frames_auto: bool = False  # max_frames derived from the text (grows with incremental text)
 
 
 @dataclass(frozen=True)
@@ -317,6 +318,67 @@ class Qwen3TTS:
         return self._submit(text, voice, language, sampling, chunk_frames, non_streaming_layout, max_new_frames,
                             seed, None)
 
+    def open_stream(
+        self,
+        voice: VoiceProfile | str,
+        *,
+        language: str = "Auto",
+        sampling: SamplingParams | None = None,
+        chunk_frames: tuple[int, ...] = DEFAULT_CHUNK_FRAMES,
+        non_streaming_layout: bool | None = None,
+        text: str | None = None,
+        seed: int | None = None,
+        max_new_frames: int | None = None,
+    ) -> Stream:
+        """Open a stream on the engine; the `TTSEngine` protocol entry point. Thread-safe.
+
+        Without `text`, feed it as it arrives (e.g. LLM tokens) and close the input:
+
+            s = tts.open_stream(voice, language="English")
+            s.push_text("Sure, I can"); s.push_text(" help with that."); s.end_input()
+            async for chunk in s: ...        # (or `for chunk in s` outside asyncio)
+
+        Incremental text always uses the streaming (dual-track) layout; generation starts once a few tokens
+        are stable (a clause end, `Engine.start_tokens` tokens, or the end of input) and pauses, rather than
+        ending the speech, when the text runs out before `end_input()`. With `text` this is `stream` (inside
+        an event loop) or `stream_sync` (outside one).
+        """
+        try:
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        return self._submit(text, self.resolve_voice(voice), language, sampling, chunk_frames,
+                            non_streaming_layout, max_new_frames, seed, loop)
+
+    def resolve_voice(self, voice: VoiceProfile | str) -> VoiceProfile:
+        """A `VoiceProfile` from a profile or a built-in speaker name (CustomVoice).
+
+        Raises:
+            InvalidInputError: an unknown name, or not a voice.
+        """
+        if isinstance(voice, VoiceProfile):
+            return self._check_voice(voice)
+        if isinstance(voice, str):
+            if voice.lower() in self.config.talker.spk_id:
+                return self.speaker(voice)
+            known = f"built-in speakers: {', '.join(self.speakers)}" if self.speakers else "no built-in speakers"
+            raise InvalidInputError(f"unknown voice {voice!r}: this {self.model_type} checkpoint has {known}")
+        raise InvalidInputError(f"voice must be a VoiceProfile or a name, got {voice!r}")
+
+    def warmup(self) -> None:
+        """Run a two-frame generation through the engine, so the first request pays no one-time costs
+        (thread start, kernel initialisation). Blocking: from asyncio use `await asyncio.to_thread(...)`."""
+        if self.model_type == "custom_voice":
+            voice = self.speaker(self.speakers[0])
+        elif self.model_type == "voice_design":
+            voice = self.design_voice("A neutral voice.")
+        else:
+            zeros = torch.zeros(self.talker.hidden_size)
+            voice = VoiceProfile("clone_xvector", "base", hidden_size=self.talker.hidden_size, speaker_embedding=zeros)
+        with self.stream_sync("Hello.", voice, max_new_frames=2, seed=0) as stream:
+            for _ in stream:
+                pass
+
     @property
     def engine(self) -> Engine:
         """The streaming engine (started on first use)."""
@@ -349,9 +411,12 @@ class Qwen3TTS:
     def default_max_frames(self, text: str) -> int:
         """The runaway guard used when `max_new_frames` is None: 50 + 10 frames per text token, capped by
         the checkpoint's `max_new_tokens` - 1 (what the official loop can produce)."""
-        num_tokens = len(self.tokenizer.encode(text))
+        return self.frame_budget(len(self.tokenizer.encode(text)))
+
+    def frame_budget(self, num_text_tokens: int) -> int:
+        """`default_max_frames` for a text of `num_text_tokens` tokens."""
         cap = self.generation_defaults.max_new_tokens - 1
-        return min(cap, MIN_DEFAULT_FRAMES + FRAMES_PER_TEXT_TOKEN * num_tokens)
+        return min(cap, MIN_DEFAULT_FRAMES + FRAMES_PER_TEXT_TOKEN * num_text_tokens)
 
     def prepare_request(
         self,
@@ -373,7 +438,7 @@ class Qwen3TTS:
 
     def request_spec(
         self,
-        text: str,
+        text: str | None,
         voice: VoiceProfile,
         language: str = "Auto",
         *,
@@ -382,15 +447,24 @@ class Qwen3TTS:
         max_new_frames: int | None = None,
         seed: int | None = None,
     ) -> RequestSpec:
-        """Validate a request without touching the model (cheap; safe on an event loop)."""
+        """Validate a request without touching the model (cheap; safe on an event loop). `text=None` is an
+        incremental request (text pushed later; streaming layout)."""
         voice = self._check_voice(voice)
-        text_ids = self.tokenizer.assistant_ids(text)
+        text_ids = None if text is None else self.tokenizer.assistant_ids(text)
         language_id = self._language_id(language, voice)
-        if non_streaming_layout is None:
+        if text is None:
+            if non_streaming_layout:
+                raise InvalidInputError(
+                    "incremental text (open_stream without text) always uses the streaming layout; "
+                    "pass non_streaming_layout=None/False, or give the whole text"
+                )
+            non_streaming_layout = False
+        elif non_streaming_layout is None:
             non_streaming_layout = voice.kind in ("speaker", "design")
         params = (sampling or SamplingParams()).resolve(self.generation_defaults)
-        if max_new_frames is None:
-            max_new_frames = self.default_max_frames(text)
+        auto = max_new_frames is None
+        if auto:
+            max_new_frames = self.frame_budget(0 if text_ids is None else len(text_ids) - 8)
         elif isinstance(max_new_frames, bool) or int(max_new_frames) != max_new_frames or max_new_frames < 1:
             raise InvalidInputError(f"max_new_frames={max_new_frames!r}; it must be a positive int or None")
         if seed is not None and (isinstance(seed, bool) or int(seed) != seed):
@@ -403,6 +477,7 @@ class Qwen3TTS:
             params=params,
             max_frames=int(max_new_frames),
             seed=None if seed is None else int(seed),
+            max_frames_auto=auto,
         )
 
     def build_request(self, spec: RequestSpec) -> tuple[Prompt, RowRequest]:

@@ -19,7 +19,8 @@ import logging
 import threading
 import weakref
 from collections import Counter, deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -28,6 +29,7 @@ from torch import Tensor
 from ..errors import InvalidInputError
 from ..model.codec_decoder import CodecDecoderState
 from ..model.transformer import KVCache
+from ..text.incremental import CLAUSE_END, IncrementalTokenizer
 from .generation import FrameStream, prefill, step
 from .stream import AudioChunk, Channel, Stream
 
@@ -43,6 +45,8 @@ log = logging.getLogger("qwen3tts_realtime.engine")
 
 DEFAULT_CHUNK_FRAMES: tuple[int, ...] = (1, 2, 4, 8)  # first audio after one 80 ms frame, then growing
 ROLE_IDS = (151644, 77091, 198)  # "<|im_start|>assistant\n": prefix rows are voice-only when the text starts so
+END_IDS = (151645, 198, 151644, 77091, 198)  # "<|im_end|>\n<|im_start|>assistant\n"
+DEFAULT_START_TOKENS = 4  # incremental text: committed tokens before generation starts (absent a clause end)
 
 
 def check_chunk_frames(chunk_frames: tuple[int, ...] | list[int] | int) -> tuple[int, ...]:
@@ -61,6 +65,10 @@ class _Job:
     spec: RequestSpec
     chunk_frames: tuple[int, ...]
     channel: Channel
+    text: IncrementalTokenizer | None = None  # incremental requests: text arriving in fragments
+    fragments: list[str] = field(default_factory=list)  # pushed, not yet tokenized (guarded by the engine lock)
+    input_ended: bool = False  # end_input() was called (guarded by the engine lock)
+    started: bool = False  # prefilled (incremental requests wait for enough text first)
     frames: FrameStream | None = None
     decoder_state: CodecDecoderState | None = None
     undecoded: list[Tensor] = field(default_factory=list)
@@ -70,6 +78,11 @@ class _Job:
     @property
     def cancelled(self) -> bool:
         return self.channel.cancel_requested.is_set()
+
+    @property
+    def finished(self) -> bool:
+        """Ended, failed or gone: to be reaped."""
+        return self.cancelled or (self.started and self.frames is None)
 
     def next_chunk_size(self) -> int:
         return self.chunk_frames[min(self.chunks, len(self.chunk_frames) - 1)]
@@ -88,11 +101,14 @@ class _WarmVoices:
 class Engine:
     """The streaming engine of one `Qwen3TTS`. Create streams with `submit`; `close()` stops the thread."""
 
-    def __init__(self, tts: Qwen3TTS, *, max_streams: int = 16) -> None:
+    def __init__(
+        self, tts: Qwen3TTS, *, max_streams: int = 16, start_tokens: int = DEFAULT_START_TOKENS
+    ) -> None:
         if max_streams < 1:
             raise InvalidInputError(f"max_streams={max_streams!r}; it must be >= 1")
         self.tts = tts
         self.max_streams = max_streams
+        self.start_tokens = start_tokens
         self._cond = threading.Condition()
         self._queue: deque[_Job] = deque()
         self._active: list[_Job] = []
@@ -109,16 +125,37 @@ class Engine:
     def submit(
         self, spec: RequestSpec, chunk_frames: tuple[int, ...], loop: asyncio.AbstractEventLoop | None
     ) -> Stream:
-        """Queue a validated request; returns its handle (asyncio-bound when `loop` is given)."""
+        """Queue a validated request; returns its handle (asyncio-bound when `loop` is given).
+
+        A spec without `text_ids` is incremental: its text comes through `Stream.push_text`/`end_input`.
+        """
         channel = Channel(loop)
         job = _Job(spec=spec, chunk_frames=chunk_frames, channel=channel)
+        if spec.text_ids is None:
+            job.text = IncrementalTokenizer(self.tts.tokenizer.hf_tokenizer)
         with self._cond:
             if self._closed:
                 raise RuntimeError("the engine is closed")
             self._queue.append(job)
             self._ensure_thread()
             self._cond.notify()
-        return Stream(channel, self._wake)
+        if job.text is None:
+            return Stream(channel, self._wake)
+        return Stream(channel, self._wake, push_text=partial(self._push_text, job), end_input=partial(self._end_input, job))
+
+    def _push_text(self, job: _Job, fragment: str) -> None:
+        if not isinstance(fragment, str):
+            raise InvalidInputError(f"push_text() takes str fragments, got {type(fragment).__name__}")
+        with self._cond:
+            if job.input_ended:
+                raise InvalidInputError("push_text() after end_input(): the stream's text is complete")
+            job.fragments.append(fragment)
+            self._cond.notify()
+
+    def _end_input(self, job: _Job) -> None:
+        with self._cond:
+            job.input_ended = True
+            self._cond.notify()
 
     def stats(self) -> dict[str, Any]:
         """Active and queued streams, steps run, batch sizes seen, warm-voice work done."""
@@ -158,44 +195,131 @@ class Engine:
     def _run(self) -> None:
         while True:
             with self._cond:
-                while not self._closed and not self._queue and not self._active:
+                while not self._closed and not self._queue and not self._has_work():
                     self._cond.wait()
                 if self._closed:
                     self._queue.clear()
                     self._active.clear()
                     return
-                admitted = []
-                while self._queue and len(self._active) + len(admitted) < self.max_streams:
-                    admitted.append(self._queue.popleft())
-            for job in admitted:
-                if self._start(job):
-                    with self._cond:
-                        self._active.append(job)
+                while self._queue and len(self._active) < self.max_streams:
+                    self._active.append(self._queue.popleft())
+                texts = {job: (job.fragments, job.input_ended) for job in self._active if job.text is not None}
+                for job in texts:
+                    job.fragments = []
+            for job, (fragments, ended) in texts.items():
+                self._feed_text(job, fragments, ended)
+            for job in self._active:
+                if not job.started and not job.finished and self._ready_to_start(job):
+                    self._start(job)
             self._reap()
             if self._active:
                 self._step()
 
+    def _has_work(self) -> bool:
+        """Something to do for an admitted stream (called under the lock)."""
+        for job in self._active:
+            if job.finished or (job.frames is not None and job.frames.can_step):
+                return True
+            if job.text is not None and (job.fragments or (job.input_ended and not job.text.ended)):
+                return True
+            if not job.started and job.text is None:
+                return True
+        return False
+
+    def _feed_text(self, job: _Job, fragments: list[str], ended: bool) -> None:
+        """Tokenize newly pushed text; a started stream gets the new stable tokens as trailing rows."""
+        if job.finished:
+            return
+        closing = ended and not job.text.ended
+        if not fragments and not closing:
+            return
+        try:
+            new: list[int] = []
+            for fragment in fragments:
+                new += job.text.push(fragment)
+            if closing:
+                new += job.text.end()
+            if job.started and (new or closing):
+                self._extend_trailing(job, new, closed=closing)
+        except Exception as e:
+            job.channel.deliver(e)
+            job.frames, job.started = None, True
+
+    def _ready_to_start(self, job: _Job) -> bool:
+        """Complete text starts at once. Incremental text starts when its first tokens are stable and either
+        the input ended, a clause ended, or `start_tokens` are committed; an ICL clone also needs enough text
+        to overlay its reference frames (its prompt holds them)."""
+        if job.text is None:
+            return True
+        committed = job.text.committed
+        if job.text.ended:
+            return True
+        if not committed:
+            return False
+        voice = job.spec.voice
+        if voice.kind == "clone_icl":
+            ref_tokens = len(self.tts.tokenizer.ref_ids(voice.ref_text)) - 5
+            return ref_tokens + len(committed) > voice.ref_codes.shape[0] + 1
+        clause = any(ch in CLAUSE_END for ch in job.text.committed_text)
+        return clause or len(committed) >= self.start_tokens
+
     def _start(self, job: _Job) -> bool:
         """Prefill a new stream (from its voice's warm prefix); False if it failed or was cancelled."""
+        job.started = True
         if job.cancelled:
             return False
         try:
             tts, spec = self.tts, job.spec
+            if job.text is not None:
+                spec = self._incremental_spec(job)
             prompt, request = tts.build_request(spec)
             prefix = None
             if tuple(spec.text_ids[:3].tolist()) == ROLE_IDS:
                 prefix = self._voice_prefix(spec.voice, spec.language_id, prompt.rows[: prompt.voice_prefix_len])
-            job.frames = FrameStream.create(tts.talker, request, prefix)
-            prefill(tts.talker, tts.config, job.frames)
+            frames = FrameStream.create(tts.talker, request, prefix)
+            if job.text is not None and not job.text.ended:
+                frames.trailing.pop()  # the end-of-text row comes when the input ends
+                frames.text_closed = False
+            prefill(tts.talker, tts.config, frames)
             job.decoder_state = self._decoder_state(spec.voice)
+            job.frames = frames
         except Exception as e:  # delivered to this stream's consumer; the engine goes on
             log.debug("stream failed to start: %r", e)
             job.channel.deliver(e)
+            job.frames = None
             return False
         return True
 
+    def _incremental_spec(self, job: _Job) -> RequestSpec:
+        """The request as if its committed text were the whole text (streaming layout)."""
+        ids = job.text.committed
+        if not ids:
+            raise InvalidInputError("the stream's input ended without any text; push_text() something to say")
+        template = torch.tensor([*ROLE_IDS, *ids, *END_IDS], dtype=torch.long)
+        max_frames = job.spec.max_frames
+        if job.spec.max_frames_auto:
+            max_frames = self.tts.frame_budget(len(ids))
+        return replace(job.spec, text_ids=template, max_frames=max_frames)
+
+    def _extend_trailing(self, job: _Job, ids: list[int], *, closed: bool) -> None:
+        frames = job.frames
+        if frames is None:
+            return
+        tts = self.tts
+        with torch.inference_mode():
+            if ids:
+                frames.trailing.extend(tts.talker.text_rows(torch.tensor(ids, device=tts.device)).unbind(0))
+            if closed:
+                eos = torch.tensor([tts.config.tts_eos_token_id], device=tts.device)
+                frames.trailing.append(tts.talker.text_rows(eos)[0])
+                frames.text_closed = True
+        if job.spec.max_frames_auto:
+            frames.request.max_frames = max(
+                frames.request.max_frames, self.tts.frame_budget(len(job.text.committed))
+            )
+
     def _step(self) -> None:
-        jobs = [j for j in self._active if not j.cancelled]
+        jobs = [j for j in self._active if not j.cancelled and j.frames is not None and j.frames.can_step]
         if not jobs:
             return
         try:
@@ -241,7 +365,7 @@ class Engine:
     def _reap(self) -> None:
         """Drop finished, failed and cancelled streams, freeing their caches."""
         with self._cond:
-            keep = [j for j in self._active if j.frames is not None and not j.cancelled]
+            keep = [j for j in self._active if not j.finished]
             for job in self._active:
                 if job not in keep:
                     job.frames = None

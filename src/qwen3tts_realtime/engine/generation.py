@@ -49,6 +49,8 @@ class FrameStream:
     request: RowRequest
     cache: KVCache
     seen: Tensor  # bool [V]: group-0 ids generated so far (repetition penalty)
+    trailing: list[Tensor] = field(default_factory=list)  # text rows fed to frames 0, 1, ... (grows with input)
+    text_closed: bool = True  # no more trailing rows will come (then P(tts_pad) is fed)
     pending: int | None = None  # drawn group-0 token waiting to become a frame; None once ended
     num_frames: int = 0
     last_hidden: Tensor | None = field(default=None, repr=False)  # [D] final-normed talker state
@@ -56,6 +58,11 @@ class FrameStream:
     @property
     def done(self) -> bool:
         return self.pending is None
+
+    @property
+    def can_step(self) -> bool:
+        """The next frame's text row is known (incremental text may not have arrived yet)."""
+        return not self.done and (self.text_closed or self.num_frames < len(self.trailing))
 
     @classmethod
     def create(
@@ -70,7 +77,12 @@ class FrameStream:
         if prefix is not None:
             cache.copy_prefix_from(prefix)
         vocab = talker.config.transformer.vocab_size
-        return cls(request=request, cache=cache, seen=torch.zeros(vocab, dtype=torch.bool, device=rows.device))
+        return cls(
+            request=request,
+            cache=cache,
+            seen=torch.zeros(vocab, dtype=torch.bool, device=rows.device),
+            trailing=list(request.prompt.trailing.unbind(0)),
+        )
 
 
 class _Suppress:
@@ -106,19 +118,22 @@ def step(talker: Talker, config: Qwen3TTSConfig, streams: list[FrameStream]) -> 
 
     Afterwards `stream.done` tells whether that frame was the stream's last.
     """
-    assert streams and all(not s.done for s in streams), "step() takes streams that have a pending token"
+    assert streams and all(s.can_step for s in streams), "step() takes streams whose next text row is known"
     frames = _predict_groups(talker, streams)
     feed = []
     for s in streams:
+        k = s.num_frames
         s.num_frames += 1
-        trailing = s.request.prompt.trailing
-        k = s.num_frames - 1
-        feed.append(trailing[k] if k < trailing.shape[0] else s.request.prompt.pad_row)
+        feed.append(s.trailing[k] if k < len(s.trailing) else s.request.prompt.pad_row)
     going = [i for i, s in enumerate(streams) if s.num_frames < s.request.max_frames]
     for s in streams:
         if s.num_frames >= s.request.max_frames:
             s.pending = None  # budget reached: this was the last frame
     if going:
+        for i in going:
+            cache = streams[i].cache
+            if cache.length + 1 > cache.max_len:  # incremental text raised the frame budget
+                cache.ensure_capacity(2 * cache.max_len)
         rows_in = talker.frame_rows(frames[going]) + torch.stack([feed[i] for i in going])
         hidden = talker.forward_rows(rows_in[:, None], [streams[i].cache for i in going])[:, 0]
         for j, i in enumerate(going):

@@ -103,10 +103,41 @@ class Stream:
     is dropped without being closed is cancelled when garbage-collected.
     """
 
-    def __init__(self, channel: Channel, on_cancel: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        channel: Channel,
+        on_cancel: Callable[[], None],
+        *,
+        push_text: Callable[[str], None] | None = None,
+        end_input: Callable[[], None] | None = None,
+    ) -> None:
         self._channel = channel
         self._on_cancel = on_cancel
+        self._push_text = push_text
+        self._end_input = end_input
         weakref.finalize(self, _cancel_channel, channel, on_cancel)
+
+    @property
+    def incremental(self) -> bool:
+        """True when the text is pushed with `push_text` (opened without text)."""
+        return self._push_text is not None
+
+    def push_text(self, fragment: str) -> None:
+        """Append text (any fragment: LLM tokens, words, sentences). Thread-safe; never blocks.
+
+        Raises:
+            InvalidInputError: after `end_input()`, or not a str.
+            RuntimeError: the stream was opened with its whole text.
+        """
+        if self._push_text is None:
+            raise RuntimeError("this stream was opened with its whole text; open_stream() without text to push")
+        self._push_text(fragment)
+
+    def end_input(self) -> None:
+        """No more text: the stream speaks what it has and ends. Idempotent."""
+        if self._end_input is None:
+            raise RuntimeError("this stream was opened with its whole text; open_stream() without text to push")
+        self._end_input()
 
     @property
     def state(self) -> StreamState:

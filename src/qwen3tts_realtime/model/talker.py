@@ -92,8 +92,13 @@ class Talker(nn.Module):
         return self.config.transformer.hidden_size
 
     def text_rows(self, ids: Tensor) -> Tensor:
-        """P(ids): projected text-token rows, [..., D]."""
-        return self.text_projection(self.model.text_embedding(ids))
+        """P(ids): projected text-token rows, [N, D] for ids [N].
+
+        Projected one token at a time, so a token's row is bit-identical however the text was grouped
+        (whole text, or fragments arriving from an LLM): matrix kernels may round differently per batch shape.
+        """
+        emb = self.model.text_embedding(ids.reshape(-1, 1))  # [N, 1, text_hidden]
+        return torch.cat([self.text_projection(e) for e in emb]) if emb.shape[0] else emb.new_zeros(0, self.hidden_size)
 
     def codec_rows(self, ids: Tensor) -> Tensor:
         """C(ids): codec/control/speaker rows, [..., D]."""

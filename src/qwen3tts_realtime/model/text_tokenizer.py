@@ -35,6 +35,11 @@ class TextTokenizer:
         except Exception as e:  # transformers raises many types for a broken tokenizer folder
             raise CheckpointError(f"cannot load the text tokenizer from {folder}: {e}") from e
 
+    @property
+    def hf_tokenizer(self):  # noqa: ANN201 - a transformers fast tokenizer
+        """The underlying Hugging Face fast tokenizer (for incremental tokenization)."""
+        return self._tok
+
     def encode(self, text: str) -> list[int]:
         """Token ids of `text` (special tokens such as <|im_start|> recognised; no BOS/EOS added)."""
         return self._tok(text, add_special_tokens=False)["input_ids"]

@@ -66,6 +66,16 @@ class KVCache:
     def max_len(self) -> int:
         return self.k[0].shape[2]
 
+    def ensure_capacity(self, max_len: int) -> None:
+        """Grow the buffers (copying what is filled) so that `max_len` positions fit."""
+        if max_len <= self.max_len:
+            return
+        for buffers in (self.k, self.v):
+            for i, old in enumerate(buffers):
+                grown = old.new_empty(old.shape[0], old.shape[1], max_len, old.shape[3])
+                grown[:, :, : self.length] = old[:, :, : self.length]
+                buffers[i] = grown
+
     def copy_prefix_from(self, other: KVCache) -> None:
         """Start from another cache's filled positions (a warm voice prefix), broadcast over this cache's rows."""
         n = other.length
