@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import weakref
 from collections import Counter, deque
 from dataclasses import dataclass, field, replace
@@ -119,6 +120,7 @@ class Engine:
         self._batch_sizes: Counter[int] = Counter()
         self._prefix_computations = 0
         self._decoder_primings = 0
+        self._timings: dict[str, float] = {}  # wall seconds by stage, since start
 
     # ---- caller side ------------------------------------------------------------------------------------
 
@@ -168,6 +170,7 @@ class Engine:
                 "batch_sizes": dict(sorted(self._batch_sizes.items())),
                 "voice_prefix_computations": self._prefix_computations,
                 "decoder_primings": self._decoder_primings,
+                "time_s": dict(self._timings),
             }
 
     def close(self) -> None:
@@ -280,7 +283,9 @@ class Engine:
             if job.text is not None and not job.text.ended:
                 frames.trailing.pop()  # the end-of-text row comes when the input ends
                 frames.text_closed = False
+            t0 = time.perf_counter()
             prefill(tts.talker, tts.config, frames)
+            self._timings["prefill"] = self._timings.get("prefill", 0.0) + time.perf_counter() - t0
             job.decoder_state = self._decoder_state(spec.voice)
             job.frames = frames
         except Exception as e:  # delivered to this stream's consumer; the engine goes on
@@ -322,14 +327,22 @@ class Engine:
         jobs = [j for j in self._active if not j.cancelled and j.frames is not None and j.frames.can_step]
         if not jobs:
             return
+        t0 = time.perf_counter()
+        outbox = self._step_jobs(jobs)
+        self._timings["step"] = self._timings.get("step", 0.0) + time.perf_counter() - t0
+        for job, item in outbox:
+            if not job.channel.deliver(item) and job.frames is not None:
+                job.frames = None  # consumer gone: reaped at the next boundary
+
+    def _step_jobs(self, jobs: list[_Job]) -> list[tuple[_Job, AudioChunk | BaseException]]:
+        """One step; returns the chunks to deliver (after the caller's bookkeeping)."""
         try:
-            frames = step(self.tts.talker, self.tts.config, [j.frames for j in jobs])
+            frames = step(self.tts.talker, self.tts.config, [j.frames for j in jobs], self._timings)
         except Exception as e:  # a failed batched step fails its streams, never the engine
             log.exception("engine step failed")
             for job in jobs:
-                job.channel.deliver(e)
                 job.frames = None
-            return
+            return [(job, e) for job in jobs]
         self._steps += 1
         self._batch_sizes[len(jobs)] += 1
         outbox: list[tuple[_Job, AudioChunk | BaseException]] = []
@@ -340,15 +353,15 @@ class Engine:
                 outbox.append((job, self._decode_chunk(job, done)))
         # Free ended streams before their last chunk leaves, so a consumer that saw the end sees a free slot.
         self._reap()
-        for job, item in outbox:
-            if not job.channel.deliver(item) and job.frames is not None:
-                job.frames = None  # consumer gone: reaped at the next boundary
+        return outbox
 
     def _decode_chunk(self, job: _Job, is_last: bool) -> AudioChunk | BaseException:
         try:
+            t0 = time.perf_counter()
             codes = torch.stack(job.undecoded)[None]  # [1, n, 16]
             audio = self.tts.codec.decoder.decode_step(codes, job.decoder_state)[0]
             samples = audio.to(torch.float32).cpu().numpy()
+            self._timings["decoder"] = self._timings.get("decoder", 0.0) + time.perf_counter() - t0
         except Exception as e:
             log.exception("codec decode failed")
             job.frames = None

@@ -18,6 +18,7 @@ in a batch.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import torch
@@ -113,13 +114,19 @@ def prefill(talker: Talker, config: Qwen3TTSConfig, stream: FrameStream) -> None
 
 
 @torch.inference_mode()
-def step(talker: Talker, config: Qwen3TTSConfig, streams: list[FrameStream]) -> Tensor:
+def step(
+    talker: Talker, config: Qwen3TTSConfig, streams: list[FrameStream], timings: dict[str, float] | None = None
+) -> Tensor:
     """Advance every stream (none may be done) by one frame; returns their new frames [S, 16].
 
-    Afterwards `stream.done` tells whether that frame was the stream's last.
+    Afterwards `stream.done` tells whether that frame was the stream's last. `timings`, when given,
+    accumulates wall seconds under "code_predictor" and "talker" (host clock: on an asynchronous device
+    these measure launch time unless the caller synchronises).
     """
     assert streams and all(s.can_step for s in streams), "step() takes streams whose next text row is known"
+    t0 = time.perf_counter()
     frames = _predict_groups(talker, streams)
+    t1 = time.perf_counter()
     feed = []
     for s in streams:
         k = s.num_frames
@@ -138,6 +145,9 @@ def step(talker: Talker, config: Qwen3TTSConfig, streams: list[FrameStream]) -> 
         hidden = talker.forward_rows(rows_in[:, None], [streams[i].cache for i in going])[:, 0]
         for j, i in enumerate(going):
             _accept_hidden(talker, config, streams[i], hidden[j])
+    if timings is not None:
+        timings["code_predictor"] = timings.get("code_predictor", 0.0) + (t1 - t0)
+        timings["talker"] = timings.get("talker", 0.0) + (time.perf_counter() - t1)
     return frames
 
 
