@@ -31,7 +31,8 @@ class TextTokenizer:
             if not (folder / name).is_file():
                 raise CheckpointError(f"{folder / name} is missing: the checkpoint has no Qwen2 text tokenizer")
         try:
-            self._tok = Qwen2TokenizerFast.from_pretrained(str(folder))
+            # fix_mistral_regex=False: keep the stock Qwen2 regex (and silence transformers' warning about it)
+            self._tok = Qwen2TokenizerFast.from_pretrained(str(folder), fix_mistral_regex=False)
         except Exception as e:  # transformers raises many types for a broken tokenizer folder
             raise CheckpointError(f"cannot load the text tokenizer from {folder}: {e}") from e
 
