@@ -204,3 +204,23 @@ async def test_async_cancel_from_another_task(models):
     stream.cancel()
     await asyncio.wait_for(task, 5)
     assert not got[-1].is_last
+
+
+def test_long_text_is_split_into_consecutive_generations_streamed_seamlessly(golden):
+    """A text beyond one generation's budget is spoken as sentence groups with the same voice; the stream
+    equals generate(), which splits the same way, and its audio is one continuous exact decode."""
+    tts = Qwen3TTS.from_pretrained(golden / "tiny" / "custom_voice", dtype="float64")
+    tts.generation_defaults = type(tts.generation_defaults)(max_new_tokens=261)  # room for 21 tokens each
+    voice = tts.speaker("ryan")
+    text = "Hello there. How are you today? I am fine, thanks. See you on Monday then. Bye now!"
+    segments = tts.segment_text(text)
+    assert len(segments) > 1 and " ".join(segments) == text
+
+    offline = tts.generate(text, voice, "English", seed=11)
+    chunks = collect(tts, text, voice, language="English", seed=11)
+
+    check_chunks(chunks, (1, 2, 4, 8))
+    assert torch.equal(torch.cat([c.codes for c in chunks]), offline.codes)
+    assert np.abs(np.concatenate([c.audio for c in chunks]) - offline.audio).max() <= 1e-6
+    assert offline.audio.shape == (offline.codes.shape[0] * 1920,)
+    tts.close()

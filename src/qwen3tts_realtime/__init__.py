@@ -1,6 +1,7 @@
 """qwen3tts-realtime: Qwen3-TTS (12 Hz) as an in-process, real-time streaming TTS engine for voice agents.
 
-Public surface: `Qwen3TTS`, `SamplingParams`, `VoiceProfile`, `GenerationResult` and the exception tree.
+Public surface: `Qwen3TTS`, `SamplingParams`, `VoiceProfile`, `GenerationResult`, `VoiceLibrary` (with
+`ReferencePreprocessing`) and the exception tree.
 Exports load lazily, so `qwen3tts_realtime.audio` (numpy/soxr only) never imports torch.
 """
 
@@ -16,6 +17,8 @@ _EXPORTS = {
     "GenerationResult": ".tts",
     "SamplingParams": ".engine.sampling",
     "VoiceProfile": ".voices.profile",
+    "VoiceLibrary": ".voices.library",
+    "ReferencePreprocessing": ".voices.preprocess",
     "Qwen3TTSError": ".errors",
     "InvalidInputError": ".errors",
     "AudioInputError": ".errors",
@@ -29,6 +32,8 @@ if TYPE_CHECKING:
     from .engine.sampling import SamplingParams
     from .errors import AudioInputError, CheckpointError, InvalidInputError, Qwen3TTSError, UnsupportedError
     from .tts import GenerationResult, Qwen3TTS
+    from .voices.library import VoiceLibrary
+    from .voices.preprocess import ReferencePreprocessing
     from .voices.profile import VoiceProfile
 
 

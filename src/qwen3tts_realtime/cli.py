@@ -1,18 +1,27 @@
-"""`qwen3tts-realtime` command line: `speak` (text → WAV) and `random-checkpoint` (a random-weight model).
+"""`qwen3tts-realtime` command line: `speak` (text → WAV), `voices` (voice library), `random-checkpoint`.
 
     qwen3tts-realtime random-checkpoint ./tiny-cv --config 0.6B-CustomVoice --tiny
     qwen3tts-realtime speak "Hello there." --model ./tiny-cv --speaker ryan --out hello.wav
+    qwen3tts-realtime voices add anna --model ./tiny-base --ref-audio anna.wav --ref-text "..."
+    qwen3tts-realtime voices list
+    qwen3tts-realtime speak "Hello there." --model ./tiny-base --voice anna --out hello.wav
+    qwen3tts-realtime voices remove anna
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import itertools
 import logging
 import sys
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 __all__ = ["main"]
+
+VOICE_DIR_HELP = "voice library folder (default: $QWEN3TTS_VOICE_DIR or the user cache)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -42,6 +51,8 @@ def _parser() -> argparse.ArgumentParser:
     voice.add_argument("--speaker", help="built-in speaker (CustomVoice checkpoints)")
     voice.add_argument("--ref-audio", help="reference clip to clone (Base checkpoints)")
     voice.add_argument("--design", metavar="DESCRIPTION", help="voice description (VoiceDesign checkpoints)")
+    voice.add_argument("--voice", metavar="NAME", help="a voice-library name (`voices`) or built-in speaker")
+    speak.add_argument("--voice-dir", help=VOICE_DIR_HELP)
     speak.add_argument("--instruct", help="style instruction for --speaker (1.7B CustomVoice)")
     speak.add_argument("--ref-text", help="transcript of --ref-audio (in-context clone)")
     speak.add_argument("--x-vector-only", action="store_true", help="clone from the speaker embedding only")
@@ -53,6 +64,8 @@ def _parser() -> argparse.ArgumentParser:
     speak.add_argument("--greedy", action="store_true", help="deterministic decoding (no sampling)")
     speak.add_argument("--max-frames", type=int, default=None, help="at most this many 80 ms frames")
     speak.set_defaults(run=_speak)
+
+    _voices_parser(sub)
 
     rnd = sub.add_parser("random-checkpoint", help="write a random-weight checkpoint (its audio is noise)")
     rnd.add_argument("dir")
@@ -71,7 +84,11 @@ def _speak(args: argparse.Namespace) -> int:
     from .tts import Qwen3TTS
 
     tts = Qwen3TTS.from_pretrained(args.model, device=args.device, dtype=args.dtype)
-    if args.ref_audio:
+    if args.voice:
+        from .voices.library import VoiceLibrary
+
+        voice = VoiceLibrary(tts, args.voice_dir).resolve(args.voice)
+    elif args.ref_audio:
         if not args.ref_text and not args.x_vector_only:
             raise InvalidInputError("--ref-audio needs --ref-text (its transcript) or --x-vector-only")
         voice = tts.clone_voice(args.ref_audio, ref_text=args.ref_text, x_vector_only=args.x_vector_only)
@@ -82,7 +99,7 @@ def _speak(args: argparse.Namespace) -> int:
     else:
         raise InvalidInputError(
             f"choose a voice for this {tts.model_type} checkpoint: --speaker NAME (CustomVoice), "
-            "--ref-audio FILE (Base) or --design TEXT (VoiceDesign)"
+            "--ref-audio FILE (Base), --design TEXT (VoiceDesign) or --voice NAME (the voice library)"
         )
     sampling = SamplingParams.greedy() if args.greedy else None
     start = time.perf_counter()
@@ -97,6 +114,116 @@ def _speak(args: argparse.Namespace) -> int:
         f"xRT={audio_s / wall_s:.3f}"
     )
     return 0
+
+
+def _voices_parser(sub: argparse._SubParsersAction) -> None:
+    voices = sub.add_parser("voices", help="manage the voice library (voices prepared once, then loaded)")
+    vsub = voices.add_subparsers(required=True, metavar="ACTION")
+
+    add = vsub.add_parser("add", help="prepare a voice and store it under a name")
+    add.add_argument("name")
+    add.add_argument("--model", required=True, help="Hugging Face id or local checkpoint folder")
+    source = add.add_mutually_exclusive_group(required=True)
+    source.add_argument("--ref-audio", help="reference clip to clone (Base checkpoints)")
+    source.add_argument("--design", metavar="DESCRIPTION", help="voice description (VoiceDesign checkpoints)")
+    source.add_argument("--speaker", help="built-in speaker (CustomVoice checkpoints), e.g. with --instruct")
+    text = add.add_mutually_exclusive_group()
+    text.add_argument("--ref-text", help="transcript of --ref-audio (in-context clone)")
+    text.add_argument("--x-vector-only", action="store_true", help="clone from the speaker embedding only")
+    add.add_argument("--instruct", help="style instruction for --speaker (1.7B CustomVoice)")
+    add.add_argument("--voice-dir", help=VOICE_DIR_HELP)
+    add.add_argument("--device", default=None)
+    add.add_argument("--dtype", default=None)
+    add.set_defaults(run=_voices_add)
+
+    lst = vsub.add_parser("list", help="list the library's voices")
+    lst.add_argument("--voice-dir", help=VOICE_DIR_HELP)
+    lst.set_defaults(run=_voices_list)
+
+    rm = vsub.add_parser("remove", help="remove a voice from the library")
+    rm.add_argument("name")
+    rm.add_argument("--voice-dir", help=VOICE_DIR_HELP)
+    rm.set_defaults(run=_voices_remove)
+
+
+def _voices_add(args: argparse.Namespace) -> int:
+    from .errors import InvalidInputError
+    from .tts import Qwen3TTS
+    from .voices.library import VoiceLibrary
+    from .voices.store import validate_name
+
+    validate_name(args.name)
+    if args.ref_audio and not args.ref_text and not args.x_vector_only:
+        raise InvalidInputError("--ref-audio needs --ref-text (its transcript) or --x-vector-only")
+    with _progress(f"loading {args.model}"):
+        tts = Qwen3TTS.from_pretrained(args.model, device=args.device, dtype=args.dtype)
+    lib = VoiceLibrary(tts, args.voice_dir)
+    with _progress(f"preparing voice {args.name!r}"):
+        if args.ref_audio:
+            voice = lib.clone(args.name, args.ref_audio, args.ref_text, x_vector_only=args.x_vector_only)
+        elif args.design is not None:
+            voice = lib.design(args.name, args.design)
+        else:
+            voice = lib.add(args.name, tts.speaker(args.speaker, instruct=args.instruct))
+    reused = " (already prepared: reused)" if lib.stats().misses == 0 else ""
+    print(f"added {args.name!r}: {voice.kind} for {tts.folder.name}{reused} in {lib.cache_dir}")
+    return 0
+
+
+def _voices_list(args: argparse.Namespace) -> int:
+    from datetime import datetime
+
+    from .voices.library import default_voice_dir
+    from .voices.store import VoiceStore
+
+    store = VoiceStore(default_voice_dir() if args.voice_dir is None else args.voice_dir)
+    infos = store.names()
+    if not infos:
+        print(f"no voices in {store.root}")
+        return 0
+    width = max(len(info.name) for info in infos)
+    for info in infos:
+        created = datetime.fromtimestamp(info.created).strftime("%Y-%m-%d %H:%M")
+        print(f"{info.name:<{width}}  {info.kind:<13}  {created}  {info.model}")
+    return 0
+
+
+def _voices_remove(args: argparse.Namespace) -> int:
+    from .voices.library import default_voice_dir
+    from .voices.store import VoiceStore
+
+    store = VoiceStore(default_voice_dir() if args.voice_dir is None else args.voice_dir)
+    store.remove(args.name)
+    print(f"removed {args.name!r} from {store.root}")
+    return 0
+
+
+@contextlib.contextmanager
+def _progress(message: str) -> Iterator[None]:
+    """A spinner with the elapsed time on a terminal's stderr, two plain lines otherwise."""
+    start = time.perf_counter()
+    done = threading.Event()
+    spinner = None
+    if sys.stderr.isatty():
+
+        def spin() -> None:
+            for char in itertools.cycle("|/-\\"):
+                if done.wait(0.1):
+                    return
+                print(f"\r{char} {message} {time.perf_counter() - start:5.1f} s", end="", file=sys.stderr)
+
+        spinner = threading.Thread(target=spin, daemon=True)
+        spinner.start()
+    else:
+        print(f"{message} ...", file=sys.stderr)
+    try:
+        yield
+    finally:
+        done.set()
+        if spinner is not None:
+            spinner.join()
+        end = "\r" if spinner is not None else ""
+        print(f"{end}{message}: {time.perf_counter() - start:.1f} s", file=sys.stderr)
 
 
 def _random_checkpoint(args: argparse.Namespace) -> int:

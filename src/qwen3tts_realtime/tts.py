@@ -31,6 +31,7 @@ from .model.prompt import Prompt, PromptVoice, build_prompt
 from .model.speaker_encoder import SpeakerEncoder
 from .model.talker import Talker
 from .model.text_tokenizer import TextTokenizer
+from .text.segment import group_segments
 from .voices.profile import VoiceProfile
 
 __all__ = ["Qwen3TTS", "GenerationResult"]
@@ -258,19 +259,38 @@ class Qwen3TTS:
             non_streaming_layout: the official `non_streaming_mode`; `None` = the official default per voice
                 kind (False for clones, True for built-in speakers and designed voices).
             max_new_frames: at most this many frames (12.5 per second). `None`: `default_max_frames(text)`,
-                i.e. 50 + 10 per text token, capped by generation_config.json's `max_new_tokens` - 1.
+                i.e. 50 + 10 per text token, capped by generation_config.json's `max_new_tokens` - 1; a text
+                beyond that cap is spoken as consecutive generations split at sentences (`segment_text`).
             seed: seeds this request's own random generator (reproducible sampling); `None` draws from
                 torch's default generator.
 
         Returns:
             GenerationResult with codes [frames, 16] and float32 audio at 24 kHz.
         """
-        prompt, request = self.prepare_request(
-            text, voice, language, sampling=sampling, non_streaming_layout=non_streaming_layout,
-            max_new_frames=max_new_frames, seed=seed,
-        )
-        codes = generate_frames(self.talker, self.config, request).cpu()
+        specs = self._segment_specs(text, voice, language, sampling, non_streaming_layout, max_new_frames, seed)
+        parts, generator = [], None
+        for spec in specs:
+            _, request = self.build_request(spec)
+            if generator is not None:
+                request.generator = generator  # one random sequence across the segments of a long text
+            generator = request.generator
+            parts.append(generate_frames(self.talker, self.config, request).cpu())
+        codes = torch.cat(parts)
         return GenerationResult(codes=codes, audio=self._decode_for(voice, codes), sample_rate=self.sample_rate)
+
+    def segment_text(self, text: str) -> list[str]:
+        """The consecutive generations a complete text is spoken as: one, unless its token count exceeds what
+        one generation's frame budget covers; then whole sentences grouped under that limit."""
+        max_tokens = (self.generation_defaults.max_new_tokens - 1 - MIN_DEFAULT_FRAMES) // FRAMES_PER_TEXT_TOKEN
+        return group_segments(text, lambda t: len(self.tokenizer.encode(t)), max(1, max_tokens))
+
+    def _segment_specs(self, text, voice, language, sampling, non_streaming_layout, max_new_frames, seed):
+        texts = [text] if text is None or max_new_frames is not None else self.segment_text(text)
+        return [
+            self.request_spec(t, voice, language, sampling=sampling, non_streaming_layout=non_streaming_layout,
+                              max_new_frames=max_new_frames, seed=seed)
+            for t in texts
+        ]
 
     # ---- streaming ----------------------------------------------------------------------------------------
 
@@ -402,11 +422,8 @@ class Qwen3TTS:
     def _submit(self, text, voice, language, sampling, chunk_frames, non_streaming_layout, max_new_frames, seed,
                 loop) -> Stream:
         sizes = check_chunk_frames(chunk_frames)
-        spec = self.request_spec(
-            text, voice, language, sampling=sampling, non_streaming_layout=non_streaming_layout,
-            max_new_frames=max_new_frames, seed=seed,
-        )
-        return self.engine.submit(spec, sizes, loop)
+        specs = self._segment_specs(text, voice, language, sampling, non_streaming_layout, max_new_frames, seed)
+        return self.engine.submit(specs[0], sizes, loop, more=specs[1:])
 
     def default_max_frames(self, text: str) -> int:
         """The runaway guard used when `max_new_frames` is None: 50 + 10 frames per text token, capped by

@@ -70,6 +70,7 @@ class _Job:
     fragments: list[str] = field(default_factory=list)  # pushed, not yet tokenized (guarded by the engine lock)
     input_ended: bool = False  # end_input() was called (guarded by the engine lock)
     started: bool = False  # prefilled (incremental requests wait for enough text first)
+    segments: list[RequestSpec] = field(default_factory=list)  # next generations of a long text
     frames: FrameStream | None = None
     decoder_state: CodecDecoderState | None = None
     undecoded: list[Tensor] = field(default_factory=list)
@@ -125,14 +126,19 @@ class Engine:
     # ---- caller side ------------------------------------------------------------------------------------
 
     def submit(
-        self, spec: RequestSpec, chunk_frames: tuple[int, ...], loop: asyncio.AbstractEventLoop | None
+        self,
+        spec: RequestSpec,
+        chunk_frames: tuple[int, ...],
+        loop: asyncio.AbstractEventLoop | None,
+        more: list[RequestSpec] | tuple[RequestSpec, ...] = (),
     ) -> Stream:
         """Queue a validated request; returns its handle (asyncio-bound when `loop` is given).
 
         A spec without `text_ids` is incremental: its text comes through `Stream.push_text`/`end_input`.
+        `more`: further segments of a long text, generated one after another into the same stream.
         """
         channel = Channel(loop)
-        job = _Job(spec=spec, chunk_frames=chunk_frames, channel=channel)
+        job = _Job(spec=spec, chunk_frames=chunk_frames, channel=channel, segments=list(more))
         if spec.text_ids is None:
             job.text = IncrementalTokenizer(self.tts.tokenizer.hf_tokenizer)
         with self._cond:
@@ -266,8 +272,9 @@ class Engine:
         clause = any(ch in CLAUSE_END for ch in job.text.committed_text)
         return clause or len(committed) >= self.start_tokens
 
-    def _start(self, job: _Job) -> bool:
-        """Prefill a new stream (from its voice's warm prefix); False if it failed or was cancelled."""
+    def _start(self, job: _Job, generator: torch.Generator | None = None) -> bool:
+        """Prefill a new stream (from its voice's warm prefix); False if it failed or was cancelled.
+        `generator` continues a previous segment's random sequence."""
         job.started = True
         if job.cancelled:
             return False
@@ -276,6 +283,8 @@ class Engine:
             if job.text is not None:
                 spec = self._incremental_spec(job)
             prompt, request = tts.build_request(spec)
+            if generator is not None:
+                request.generator = generator
             prefix = None
             if tuple(spec.text_ids[:3].tolist()) == ROLE_IDS:
                 prefix = self._voice_prefix(spec.voice, spec.language_id, prompt.rows[: prompt.voice_prefix_len])
@@ -294,6 +303,16 @@ class Engine:
             job.frames = None
             return False
         return True
+
+    def _next_segment(self, job: _Job) -> None:
+        """Continue a long text with its next generation: same stream, decoder state and random sequence."""
+        generator = job.frames.request.generator
+        state = job.decoder_state
+        job.spec = job.segments.pop(0)
+        if self._start(job, generator):
+            job.decoder_state = state
+        else:
+            job.frames = None
 
     def _incremental_spec(self, job: _Job) -> RequestSpec:
         """The request as if its committed text were the whole text (streaming layout)."""
@@ -348,9 +367,11 @@ class Engine:
         outbox: list[tuple[_Job, AudioChunk | BaseException]] = []
         for job, frame in zip(jobs, frames, strict=True):
             job.undecoded.append(frame)
-            done = job.frames.done
-            if done or len(job.undecoded) >= job.next_chunk_size():
-                outbox.append((job, self._decode_chunk(job, done)))
+            last = job.frames.done and not job.segments
+            if last or len(job.undecoded) >= job.next_chunk_size():
+                outbox.append((job, self._decode_chunk(job, last)))
+            if job.frames is not None and job.frames.done and job.segments:
+                self._next_segment(job)
         # Free ended streams before their last chunk leaves, so a consumer that saw the end sees a free slot.
         self._reap()
         return outbox

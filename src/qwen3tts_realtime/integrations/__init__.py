@@ -1,0 +1,1 @@
+"""Framework integrations (Pipecat, LiveKit); each is imported only through its public module."""

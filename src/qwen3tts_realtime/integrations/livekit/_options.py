@@ -1,0 +1,141 @@
+"""What a LiveKit `TTS` asks of the engine, frozen per stream: options, languages, voices, and error mapping.
+
+Only this package (and `livekit.py`) knows LiveKit's `APIError`; everything below it raises the package's own
+exception tree, which `api_error` translates at the edge.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from livekit.agents import APIConnectionError, APIError, APITimeoutError
+from livekit.agents.language import LanguageCode
+
+from ...audio import MAX_RATE, MIN_RATE
+from ...errors import InvalidInputError, Qwen3TTSError
+
+if TYPE_CHECKING:
+    from ...engine.protocol import TTSEngine
+    from ...engine.sampling import SamplingParams
+    from ...voices.profile import VoiceProfile
+
+__all__ = ["MODEL_LANGUAGES", "Qwen3Language", "TTSOptions", "api_error", "apply_instruct", "check_speed",
+           "model_language"]
+
+log = logging.getLogger("qwen3tts_realtime.livekit")
+
+Qwen3Language = Literal[
+    "Auto", "Chinese", "English", "German", "Italian", "Portuguese", "Spanish", "Japanese", "Korean",
+    "French", "Russian",
+]
+MODEL_LANGUAGES: tuple[str, ...] = Qwen3Language.__args__[1:]  # every Qwen3-TTS 12 Hz checkpoint speaks these
+_AUTO = ("auto", "multi", "")  # "multi": LiveKit's word for "any language"
+
+
+def model_language(language: str) -> str:
+    """The model's name for a language given as LiveKit passes it or as the model names it.
+
+    "English"/"english" → "English"; "en", "en-US", "zh-CN", "cmn-Hans-CN", "pt-BR" → "English", "Chinese",
+    "Chinese", "Portuguese"; "Auto", "auto" or "multi" → "Auto" (the model decides).
+
+    Raises:
+        InvalidInputError: a language Qwen3-TTS does not speak, or not a language at all.
+    """
+    if not isinstance(language, str):
+        raise InvalidInputError(f"language must be a string such as 'English' or 'en', got {language!r}")
+    key = language.strip().lower()
+    if key in _AUTO:
+        return "Auto"
+    name = key if key.capitalize() in MODEL_LANGUAGES else LanguageCode(language).to_language_name()
+    if name is None or name.capitalize() not in MODEL_LANGUAGES:
+        raise InvalidInputError(
+            f"language {language!r} is not one Qwen3-TTS speaks; accepted: Auto, "
+            f"{', '.join(MODEL_LANGUAGES)} (any case) or their codes (en, zh, zh-CN, ja, ko, de, fr, ru, pt, "
+            "es, it, en-US, ...)"
+        )
+    return name.capitalize()
+
+
+def check_speed(speed: float) -> float:
+    """A valid speaking rate (1.0 = as generated).
+
+    Raises:
+        InvalidInputError: not a number in [0.5, 2.0].
+    """
+    if isinstance(speed, bool) or not isinstance(speed, int | float) or not MIN_RATE <= speed <= MAX_RATE:
+        raise InvalidInputError(
+            f"speed={speed!r}; accepted: {MIN_RATE} to {MAX_RATE} (2.0 = twice as fast, 1.0 = as generated)"
+        )
+    return float(speed)
+
+
+@dataclass(frozen=True)
+class TTSOptions:
+    """A `TTS`'s settings; each stream takes the ones current when it was created (see `update_options`)."""
+
+    voice: VoiceProfile | str
+    language: str  # the model's name for it: "Auto", "English", ...
+    instruct: str | None
+    speed: float
+    sampling: SamplingParams | None
+    seed: int | None
+    chunk_frames: tuple[int, ...] | None  # None: the engine's default schedule
+    max_new_frames: int | None  # None: the engine's guard against runaway generation
+
+    def stream_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of `TTSEngine.open_stream` (the voice aside)."""
+        kwargs: dict[str, Any] = {
+            "language": self.language,
+            "sampling": self.sampling,
+            "seed": self.seed,
+            "max_new_frames": self.max_new_frames,
+        }
+        if self.chunk_frames is not None:
+            kwargs["chunk_frames"] = self.chunk_frames
+        return kwargs
+
+
+def apply_instruct(engine: TTSEngine, profile: VoiceProfile, instruct: str | None) -> VoiceProfile:
+    """`profile` with `instruct` as its instruction: a built-in speaker's style (1.7B CustomVoice) or a
+    designed voice's description (VoiceDesign). `None` keeps the profile's own.
+
+    The 0.6B CustomVoice model ignores instructions, as the official implementation does: a warning, then
+    the profile unchanged.
+
+    Raises:
+        InvalidInputError: an instruction for a cloned voice (clones take none).
+    """
+    if instruct is None or instruct == profile.instruct:
+        return profile
+    if profile.kind not in ("speaker", "design"):
+        raise InvalidInputError(
+            f"instruct={instruct!r} cannot apply to {profile!r}: instructions steer built-in speakers "
+            "(CustomVoice) and designed voices (VoiceDesign), not clones; pass instruct=None"
+        )
+    if profile.kind == "speaker" and getattr(engine, "model_size", None) == "0b6":
+        log.warning("the 0.6B CustomVoice model ignores instruct (as officially); use a 1.7B CustomVoice one")
+        return profile
+    return dataclasses.replace(profile, instruct=instruct or None)
+
+
+def api_error(e: BaseException) -> APIError:
+    """The LiveKit error for an engine failure, retryable only where a retry can help.
+
+    Bad input (unknown voice or language, bad text or option) and a closed engine fail the same way again:
+    not retryable. A remote engine's connection failures and timeouts, and running out of accelerator
+    memory (other streams end and free it), are.
+    """
+    if isinstance(e, APIError):
+        return e
+    if isinstance(e, Qwen3TTSError | ValueError | TypeError):
+        return APIError(f"Qwen3-TTS rejected the request: {e}", retryable=False)
+    if isinstance(e, TimeoutError):
+        return APITimeoutError(f"the Qwen3-TTS engine timed out: {e}")
+    if isinstance(e, ConnectionError):
+        return APIConnectionError(f"cannot reach the Qwen3-TTS engine: {e}")
+    if type(e).__name__ == "OutOfMemoryError":  # torch.OutOfMemoryError, without importing torch here
+        return APIError(f"the Qwen3-TTS engine ran out of memory: {e}", retryable=True)
+    return APIError(f"the Qwen3-TTS engine failed: {type(e).__name__}: {e}", retryable=False)

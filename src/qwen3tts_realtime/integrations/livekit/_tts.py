@@ -1,0 +1,410 @@
+"""`TTS`: Qwen3-TTS as a LiveKit Agents TTS, on any `TTSEngine` (in-process `Qwen3TTS` or a remote client).
+
+`stream()` feeds the LLM's text deltas into one incremental engine stream per LiveKit stream (one segment:
+livekit-agents 1.8.9 drops text pushed after `flush()`, and so do we); `synthesize()` speaks a complete text
+in the checkpoint's official layout. Both emit the engine's native 24 kHz int16 PCM (LiveKit resamples),
+word times estimated from the text and the audio actually produced, and TTFB metrics. Cancelling a stream
+(LiveKit's `aclose()` on barge-in) cancels its engine stream, which leaves the batch at the next step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import threading
+import weakref
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+from livekit.agents import APIConnectOptions, APIError, tts, utils
+from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, NOT_GIVEN, NotGivenOr, TimedString
+
+from ...audio import RateChanger, to_pcm16
+from ...text.word_timing import WordTimer
+from ._engines import engine_model_name
+from ._options import TTSOptions, api_error, apply_instruct, check_speed, model_language
+
+if TYPE_CHECKING:
+    from ...engine.protocol import TTSEngine
+    from ...engine.sampling import SamplingParams
+    from ...engine.stream import Stream
+    from ...voices.profile import VoiceProfile
+
+__all__ = ["TTS", "ChunkedStream", "SynthesizeStream", "VoiceLibraryLike"]
+
+log = logging.getLogger("qwen3tts_realtime.livekit")
+
+PROVIDER = "qwen3tts-realtime"
+_MAX_CACHED_VOICES = 8
+_WARM_TEXT = "Hello."
+
+
+class VoiceLibraryLike(Protocol):
+    """What `TTS` needs of a voice library: a `VoiceProfile` for a name (raising for unknown names)."""
+
+    def resolve(self, voice: str) -> VoiceProfile: ...
+
+
+class TTS(tts.TTS):
+    """Qwen3-TTS for LiveKit Agents: streaming text in, 24 kHz mono speech with word times out.
+
+    Args:
+        engine: a `TTSEngine`: the process's engine from `load_engine()` (shared by every job of a
+            thread-executor worker, so their streams batch), or a remote engine client.
+        voice: a built-in speaker name ("ryan"; CustomVoice), a voice-library name (with `voice_library`),
+            or a `VoiceProfile` (clones from `clone_voice`, VoiceDesign voices from `design_voice`).
+        language: "Auto", a model language ("English", any case) or a code as LiveKit passes it ("en",
+            "zh-CN", ...).
+        instruct: speaking-style instruction (1.7B CustomVoice) or voice description (VoiceDesign).
+        speed: speaking rate, 0.5 to 2.0, pitch kept; 1.0 passes the audio through untouched.
+        sampling: sampling switches; `None` = the checkpoint's generation_config.json.
+        seed: seeds every request (reproducible speech); `None` = random.
+        chunk_frames: engine chunk schedule (frames of 80 ms per chunk, the last repeating); `None` = the
+            engine's default (first audio after one frame).
+        max_new_frames: cap per utterance; `None` = the engine's guard (grows with the text).
+        voice_library: resolves string voices when given (else the engine's built-in speakers do).
+        model: the model name reported in LiveKit's metrics; `None` = the one `load_engine` loaded.
+
+    Raises:
+        TypeError: `engine` does not implement `TTSEngine`.
+        InvalidInputError: (a ValueError) a language Qwen3-TTS does not speak, or a speed out of range.
+            Voices are resolved on first use: an unknown one fails that stream with a non-retryable APIError.
+    """
+
+    def __init__(
+        self,
+        *,
+        engine: TTSEngine,
+        voice: VoiceProfile | str,
+        language: str = "Auto",
+        instruct: str | None = None,
+        speed: float = 1.0,
+        sampling: SamplingParams | None = None,
+        seed: int | None = None,
+        chunk_frames: tuple[int, ...] | None = None,
+        max_new_frames: int | None = None,
+        voice_library: VoiceLibraryLike | None = None,
+        model: str | None = None,
+    ) -> None:
+        from ...engine.protocol import TTSEngine
+
+        if not isinstance(engine, TTSEngine):
+            raise TypeError(
+                f"engine={engine!r} does not implement the TTSEngine protocol; pass load_engine(...) or a "
+                "remote engine client"
+            )
+        super().__init__(
+            capabilities=tts.TTSCapabilities(streaming=True, aligned_transcript=True),
+            sample_rate=engine.sample_rate,
+            num_channels=1,
+        )
+        self._engine = engine
+        self._voice_library = voice_library
+        self._model = model or engine_model_name(engine) or "Qwen3-TTS"
+        self._opts = TTSOptions(
+            voice=voice,
+            language=model_language(language),
+            instruct=instruct,
+            speed=check_speed(speed),
+            sampling=sampling,
+            seed=seed,
+            chunk_frames=None if chunk_frames is None else tuple(chunk_frames),
+            max_new_frames=max_new_frames,
+        )
+        # Resolved voices, held so the engine's warm state for them (keyed by profile) stays alive.
+        self._voices: dict[tuple[object, str | None], VoiceProfile] = {}
+        self._streams: weakref.WeakSet[ChunkedStream | SynthesizeStream] = weakref.WeakSet()
+        self._warmed: set[tuple[object, str | None, str]] = set()
+        self._prewarm_task: asyncio.Task[None] | None = None
+
+    @property
+    def model(self) -> str:
+        return self._model
+
+    @property
+    def provider(self) -> str:
+        return PROVIDER
+
+    @property
+    def engine(self) -> TTSEngine:
+        return self._engine
+
+    @property
+    def options(self) -> TTSOptions:
+        """The settings new streams take (streams already open keep theirs)."""
+        return self._opts
+
+    def update_options(
+        self,
+        *,
+        voice: NotGivenOr[VoiceProfile | str] = NOT_GIVEN,
+        language: NotGivenOr[str] = NOT_GIVEN,
+        instruct: NotGivenOr[str | None] = NOT_GIVEN,
+        speed: NotGivenOr[float] = NOT_GIVEN,
+        sampling: NotGivenOr[SamplingParams | None] = NOT_GIVEN,
+        seed: NotGivenOr[int | None] = NOT_GIVEN,
+        chunk_frames: NotGivenOr[tuple[int, ...] | None] = NOT_GIVEN,
+        max_new_frames: NotGivenOr[int | None] = NOT_GIVEN,
+    ) -> None:
+        """Change settings for the streams created from now on; an utterance in flight keeps its own.
+
+        Arguments as in the constructor; `instruct=None` clears the instruction.
+
+        Raises:
+            InvalidInputError: a language Qwen3-TTS does not speak, or a speed out of range.
+        """
+        changes: dict[str, object] = {}
+        if utils.is_given(voice):
+            changes["voice"] = voice
+        if utils.is_given(language):
+            changes["language"] = model_language(language)
+        if utils.is_given(instruct):
+            changes["instruct"] = instruct
+        if utils.is_given(speed):
+            changes["speed"] = check_speed(speed)
+        if utils.is_given(sampling):
+            changes["sampling"] = sampling
+        if utils.is_given(seed):
+            changes["seed"] = seed
+        if utils.is_given(chunk_frames):
+            changes["chunk_frames"] = None if chunk_frames is None else tuple(chunk_frames)
+        if utils.is_given(max_new_frames):
+            changes["max_new_frames"] = max_new_frames
+        self._opts = dataclasses.replace(self._opts, **changes)
+
+    def synthesize(
+        self, text: str, *, conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS
+    ) -> ChunkedStream:
+        """Speak a complete text (the checkpoint's official layout for it)."""
+        stream = ChunkedStream(tts=self, input_text=text, conn_options=conn_options)
+        self._streams.add(stream)
+        return stream
+
+    def stream(self, *, conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS) -> SynthesizeStream:
+        """A stream for text as the LLM produces it: `push_text` deltas, then `end_input()`."""
+        stream = SynthesizeStream(tts=self, conn_options=conn_options)
+        self._streams.add(stream)
+        return stream
+
+    def prewarm(self) -> None:
+        """Warm the engine and this voice in the background (returns at once; LiveKit calls it on its loop):
+        resolves the voice and runs a two-frame generation with it, so the first reply pays no one-time
+        cost. Failures are logged; the first real stream reports them."""
+        opts = self._opts
+        key = (opts.voice, opts.instruct, opts.language)
+        if key in self._warmed:
+            return
+        self._warmed.add(key)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # called outside asyncio: warm on a thread of its own
+            warm = self._warm(opts)
+            threading.Thread(target=asyncio.run, args=(warm,), name="qwen3tts-prewarm", daemon=True).start()
+            return
+        self._prewarm_task = loop.create_task(self._warm(opts), name="qwen3tts-prewarm")
+
+    async def aclose(self) -> None:
+        """Close this TTS's open streams (their engine streams are cancelled). The engine stays up: it is
+        the process's, shared by its jobs (`await engine.aclose()` stops it if you own it)."""
+        if self._prewarm_task is not None:
+            await utils.aio.cancel_and_wait(self._prewarm_task)
+            self._prewarm_task = None
+        await asyncio.gather(*(stream.aclose() for stream in list(self._streams)))
+
+    # ---- internals --------------------------------------------------------------------------------------
+
+    async def _voice(self, opts: TTSOptions) -> VoiceProfile:
+        """The profile for `opts`' voice and instruction, resolved once (off the loop: a library may read
+        disk, a remote engine the network) and kept."""
+        key = (opts.voice, opts.instruct)
+        profile = self._voices.get(key)
+        if profile is None:
+            profile = await asyncio.to_thread(self._resolve_voice, opts)
+            if len(self._voices) >= _MAX_CACHED_VOICES:
+                self._voices.pop(next(iter(self._voices)))
+            self._voices[key] = profile
+        return profile
+
+    def _resolve_voice(self, opts: TTSOptions) -> VoiceProfile:
+        voice = opts.voice
+        if isinstance(voice, str) and self._voice_library is not None:
+            voice = self._voice_library.resolve(voice)
+        return apply_instruct(self._engine, self._engine.resolve_voice(voice), opts.instruct)
+
+    async def _warm(self, opts: TTSOptions) -> None:
+        try:
+            profile = await self._voice(opts)
+            kwargs = {**opts.stream_kwargs(), "max_new_frames": 2, "seed": 0}
+            stream = self._engine.open_stream(profile, **kwargs)
+            try:
+                stream.push_text(_WARM_TEXT)
+                stream.end_input()
+                async for _ in stream:
+                    pass
+            finally:
+                stream.cancel()
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            self._warmed.discard((opts.voice, opts.instruct, opts.language))
+            log.warning("prewarm of voice %r failed: %s", opts.voice, e)
+
+
+class _AudioOut:
+    """One engine stream's audio into a LiveKit emitter: speaking rate, int16 PCM, word times."""
+
+    def __init__(self, emitter: tts.AudioEmitter, opts: TTSOptions, sample_rate: int) -> None:
+        self._emitter = emitter
+        self._sample_rate = sample_rate
+        self._rate = RateChanger(opts.speed, sample_rate)
+        self._words = WordTimer()
+
+    def add_text(self, text: str) -> None:
+        self._words.add_text(text)
+
+    async def run(self, stream: Stream) -> None:
+        """Forward every chunk; returns after the last one.
+
+        Raises:
+            APIError: the stream stopped before its last chunk (the engine was closed or dropped it).
+        """
+        async for chunk in stream:
+            audio = self._rate.process(chunk.audio)
+            if chunk.is_last:
+                audio = np.concatenate([audio, self._rate.flush()])
+            if audio.size:
+                self._emitter.push(to_pcm16(audio).tobytes())
+            self._words.add_audio(audio.size / self._sample_rate)
+            if chunk.is_last:
+                self._words.finish()
+            for word in self._words.ready():
+                self._emitter.push_timed_transcript(
+                    TimedString(f"{word.word} ", start_time=word.start_s, end_time=word.end_s)
+                )
+            if chunk.is_last:
+                return
+        raise APIError("the Qwen3-TTS engine stopped the stream before its end (closed?)", retryable=False)
+
+
+class ChunkedStream(tts.ChunkedStream):
+    """`TTS.synthesize()`: a complete text in one engine request."""
+
+    def __init__(self, *, tts: TTS, input_text: str, conn_options: APIConnectOptions) -> None:
+        super().__init__(tts=tts, input_text=input_text, conn_options=conn_options)
+        self._tts: TTS = tts
+        self._opts = tts.options
+
+    async def _run(self, output_emitter: tts.AudioEmitter) -> None:
+        output_emitter.initialize(
+            request_id=utils.shortuuid(),
+            sample_rate=self._tts.sample_rate,
+            num_channels=1,
+            mime_type="audio/pcm",
+        )
+        if not self._input_text.strip():
+            return
+        out = _AudioOut(output_emitter, self._opts, self._tts.sample_rate)
+        stream: Stream | None = None
+        try:
+            voice = await self._tts._voice(self._opts)
+            stream = self._tts.engine.open_stream(voice, text=self._input_text, **self._opts.stream_kwargs())
+            out.add_text(self._input_text)
+            await out.run(stream)
+        except APIError:
+            raise
+        except Exception as e:
+            raise api_error(e) from e
+        finally:
+            if stream is not None:
+                stream.cancel()  # a no-op once finished
+
+
+class SynthesizeStream(tts.SynthesizeStream):
+    """`TTS.stream()`: text deltas into one incremental engine stream (one segment)."""
+
+    def __init__(self, *, tts: TTS, conn_options: APIConnectOptions) -> None:
+        super().__init__(tts=tts, conn_options=conn_options)
+        self._tts: TTS = tts
+        self._opts = tts.options
+        self._engine_stream: Stream | None = None
+
+    async def _run(self, output_emitter: tts.AudioEmitter) -> None:
+        output_emitter.initialize(
+            request_id=utils.shortuuid(),
+            sample_rate=self._tts.sample_rate,
+            num_channels=1,
+            mime_type="audio/pcm",
+            stream=True,
+        )
+        out = _AudioOut(output_emitter, self._opts, self._tts.sample_rate)
+        opened: asyncio.Future[Stream | None] = asyncio.get_running_loop().create_future()
+        input_task: asyncio.Task[None] | None = None
+        try:
+            voice = await self._tts._voice(self._opts)
+            input_task = asyncio.create_task(self._forward_text(voice, out, output_emitter, opened))
+            stream = await opened
+            if stream is None:
+                return  # no text: nothing to say
+            await out.run(stream)
+            if input_task.done() and not input_task.cancelled() and input_task.exception() is not None:
+                raise input_task.exception()
+        except APIError:
+            raise
+        except Exception as e:
+            raise api_error(e) from e
+        finally:
+            if self._engine_stream is not None:
+                self._engine_stream.cancel()  # barge-in: the engine drops it at its next step
+            if input_task is not None:
+                await utils.aio.cancel_and_wait(input_task)
+
+    async def _forward_text(
+        self,
+        voice: VoiceProfile,
+        out: _AudioOut,
+        output_emitter: tts.AudioEmitter,
+        opened: asyncio.Future[Stream | None],
+    ) -> None:
+        """Copy LiveKit's input into the engine stream, opened on the first non-blank text; resolve `opened`
+        with it (None when the input ended without text). A flush ends the engine's input."""
+        stream: Stream | None = None
+        pending = ""  # leading blank text, held until something to say arrives
+        ended = False
+        try:
+            async for data in self._input_ch:
+                if isinstance(data, self._FlushSentinel):
+                    if stream is not None and not ended:
+                        stream.end_input()
+                        ended = True
+                    continue
+                if ended:
+                    log.warning(
+                        "text pushed after flush() is dropped: one segment per stream (as livekit-agents "
+                        "1.8.9 does); create a new stream() per segment"
+                    )
+                    continue
+                if stream is None:
+                    pending += data
+                    if not pending.strip():
+                        continue
+                    data, pending = pending, ""
+                    stream = self._tts.engine.open_stream(voice, **self._opts.stream_kwargs())
+                    self._engine_stream = stream
+                    output_emitter.start_segment(segment_id=utils.shortuuid())
+                    opened.set_result(stream)
+                stream.push_text(data)
+                out.add_text(data)
+                self._mark_started()  # TTFB counts from the first text handed to the engine
+            if stream is not None and not ended:
+                stream.end_input()
+        except Exception as e:
+            if not opened.done():
+                opened.set_exception(e)
+                return
+            if stream is not None:
+                stream.cancel()  # the audio side sees the stream stop, then this error
+            raise
+        finally:
+            if not opened.done():
+                opened.set_result(None)
