@@ -137,3 +137,14 @@ def test_max_new_frames_is_honoured(models):
                        max_new_frames=5)
     assert out.codes.shape == (5, 16)
     assert out.audio.shape == (5 * 1920,)
+
+
+def test_bfloat16_runs(golden):
+    """bfloat16 (emulated on this CPU) generates valid codes; its agreement with float32 on the golden cases
+    is measured by benchmarks/dtype_agreement.py (greedy trajectories of random weights diverge early)."""
+    tts = Qwen3TTS.from_pretrained(golden / "tiny" / "custom_voice", dtype="bfloat16")
+    out = tts.generate("Hello there.", tts.speaker("ryan"), "English", sampling=SamplingParams.greedy(),
+                       max_new_frames=6)
+    assert out.codes.shape[1] == 16 and 2 <= out.codes.shape[0] <= 6
+    assert int(out.codes.min()) >= 0 and int(out.codes.max()) < 2048
+    assert out.audio.dtype == np.float32 and np.isfinite(out.audio).all()
