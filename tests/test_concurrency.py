@@ -41,7 +41,10 @@ def requests_for(tts: Qwen3TTS, golden, kind: str) -> list[dict]:
         voices = [tts.speaker("ryan"), tts.speaker("eric"), tts.speaker("ryan", instruct="Speak warmly.")]
     elif kind == "base":
         ref = str(golden / "inputs" / "ref_24k.wav")
-        voices = [tts.clone_voice(ref, ref_text="This is the reference voice."), tts.clone_voice(ref, x_vector_only=True)]
+        voices = [
+            tts.clone_voice(ref, ref_text="This is the reference voice."),
+            tts.clone_voice(ref, x_vector_only=True),
+        ]
     else:
         voices = [tts.design_voice("A calm voice."), tts.design_voice("A bright, fast voice.")]
     out = []

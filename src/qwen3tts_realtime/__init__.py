@@ -29,12 +29,12 @@ _EXPORTS = {
 __all__ = [*_EXPORTS, "__version__"]
 
 if TYPE_CHECKING:
-    from .engine.sampling import SamplingParams
-    from .errors import AudioInputError, CheckpointError, InvalidInputError, Qwen3TTSError, UnsupportedError
-    from .tts import GenerationResult, Qwen3TTS
-    from .voices.library import VoiceLibrary
-    from .voices.preprocess import ReferencePreprocessing
-    from .voices.profile import VoiceProfile
+    from .engine.sampling import SamplingParams  # noqa: F401
+    from .errors import AudioInputError, CheckpointError, InvalidInputError, Qwen3TTSError, UnsupportedError  # noqa: F401
+    from .tts import GenerationResult, Qwen3TTS  # noqa: F401
+    from .voices.library import VoiceLibrary  # noqa: F401
+    from .voices.preprocess import ReferencePreprocessing  # noqa: F401
+    from .voices.profile import VoiceProfile  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

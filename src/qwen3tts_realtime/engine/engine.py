@@ -149,7 +149,9 @@ class Engine:
             self._cond.notify()
         if job.text is None:
             return Stream(channel, self._wake)
-        return Stream(channel, self._wake, push_text=partial(self._push_text, job), end_input=partial(self._end_input, job))
+        return Stream(
+            channel, self._wake, push_text=partial(self._push_text, job), end_input=partial(self._end_input, job)
+        )
 
     def _push_text(self, job: _Job, fragment: str) -> None:
         if not isinstance(fragment, str):

@@ -28,7 +28,12 @@ DTYPES = {
     "bfloat16": torch.bfloat16,
     "float16": torch.float16,
 }
-REQUIRED_FILES = ("config.json", "model.safetensors", "speech_tokenizer/config.json", "speech_tokenizer/model.safetensors")
+REQUIRED_FILES = (
+    "config.json",
+    "model.safetensors",
+    "speech_tokenizer/config.json",
+    "speech_tokenizer/model.safetensors",
+)
 
 
 def parse_device(device: str | torch.device | None) -> torch.device:
@@ -38,7 +43,9 @@ def parse_device(device: str | torch.device | None) -> torch.device:
     try:
         return torch.device(device)
     except (RuntimeError, TypeError) as e:
-        raise InvalidInputError(f"device={device!r} is not a torch device; use e.g. 'cpu', 'cuda', 'cuda:1', 'mps'") from e
+        raise InvalidInputError(
+            f"device={device!r} is not a torch device; use e.g. 'cpu', 'cuda', 'cuda:1', 'mps'"
+        ) from e
 
 
 def parse_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:

@@ -32,6 +32,9 @@ __all__ = [
 ]
 
 
+GEMM_CONV_RATIO = float(__import__("os").environ.get("GCR", "1"))
+
+
 def _promoted(dtype: torch.dtype) -> torch.dtype:
     """float32 for half types (as the official code computes norms and RoPE), the dtype itself otherwise."""
     return torch.promote_types(dtype, torch.float32)
@@ -51,13 +54,26 @@ class CausalConv1d(nn.Module):
 
     def forward(self, x: Tensor, contexts: dict[str, Tensor] | None = None) -> Tensor:  # [B, C, T]
         if self.context_size == 0:
-            return self.conv(x)
+            return self._conv(x)
         if contexts is None:
-            return self.conv(F.pad(x, (self.context_size, 0)))
+            return self._conv(F.pad(x, (self.context_size, 0)))
         past = contexts[self.state_key]  # [B, C, context_size]
         x = torch.cat([past, x], dim=-1)
         past.copy_(x[..., -self.context_size :])
-        return self.conv(x)
+        return self._conv(x)
+
+    def _conv(self, x: Tensor) -> Tensor:  # [B, C_in, context + T] → [B, C_out, T]
+        weight = self.conv.weight  # [C_out, C_in / groups, k]
+        c_out, c_in, k = weight.shape
+        b, t = x.shape[0], x.shape[-1] - self.context_size
+        if self.conv.groups > 1 or b * t > c_out * GEMM_CONV_RATIO:
+            return self.conv(x)
+        # Few output samples (a streaming step): one matmul on the checkpoint weight. F.conv1d would first
+        # copy the whole weight into oneDNN's blocked layout, on every call (44 MB for decoder.0).
+        cols = x.unfold(-1, self.context_size + 1, 1)[..., :: self.conv.dilation[0]]  # [B, C_in, T, k]
+        cols = cols.permute(0, 2, 1, 3).reshape(b * t, c_in * k)
+        y = torch.addmm(self.conv.bias, cols, weight.view(c_out, c_in * k).t())
+        return y.view(b, t, c_out).transpose(1, 2)
 
 
 class CausalTransConv1d(nn.Module):
