@@ -13,6 +13,7 @@ import logging
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -33,6 +34,9 @@ from .model.talker import Talker
 from .model.text_tokenizer import TextTokenizer
 from .text.segment import group_segments
 from .voices.profile import VoiceProfile
+
+if TYPE_CHECKING:
+    from .voices.library import VoiceLibrary
 
 __all__ = ["Qwen3TTS", "GenerationResult"]
 
@@ -86,6 +90,7 @@ class Qwen3TTS:
         self.tokenizer, self.generation_defaults = tokenizer, generation_defaults
         self.dtype, self.device = dtype, device
         self.max_streams = 16
+        self.voice_library: VoiceLibrary | None = None  # consulted by resolve_voice for names
         self._engine: Engine | None = None
 
     @classmethod
@@ -371,7 +376,8 @@ class Qwen3TTS:
                             non_streaming_layout, max_new_frames, seed, loop)
 
     def resolve_voice(self, voice: VoiceProfile | str) -> VoiceProfile:
-        """A `VoiceProfile` from a profile or a built-in speaker name (CustomVoice).
+        """A `VoiceProfile` from a profile, a name in `voice_library` (when one is attached) or a built-in
+        speaker name (CustomVoice).
 
         Raises:
             InvalidInputError: an unknown name, or not a voice.
@@ -379,6 +385,8 @@ class Qwen3TTS:
         if isinstance(voice, VoiceProfile):
             return self._check_voice(voice)
         if isinstance(voice, str):
+            if self.voice_library is not None:
+                return self.voice_library.resolve(voice)
             if voice.lower() in self.config.talker.spk_id:
                 return self.speaker(voice)
             known = f"built-in speakers: {', '.join(self.speakers)}" if self.speakers else "no built-in speakers"

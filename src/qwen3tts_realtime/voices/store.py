@@ -191,11 +191,8 @@ class VoiceStore:
 
     def names(self) -> list[VoiceInfo]:
         """Every valid name record, sorted by name."""
-        out = []
-        for path in sorted((self.root / "names").glob("*.json")):
-            if NAME_PATTERN.fullmatch(path.stem) and (info := self.read_name(path.stem)) is not None:
-                out.append(info)
-        return out
+        names = sorted(p.stem for p in (self.root / "names").glob("*.json") if NAME_PATTERN.fullmatch(p.stem))
+        return [info for name in names if (info := self.read_name(name)) is not None]
 
     # ---- locks and housekeeping ---------------------------------------------------------------------------
 
@@ -303,7 +300,12 @@ def _split(raw: bytes) -> tuple[dict[str, Any], memoryview]:
         raise DamagedEntryError(f"header does not parse: {e}") from e
     if not isinstance(header, dict):
         raise DamagedEntryError("header is not a JSON object")
-    return header, memoryview(raw)[8 + size :]
+    data = memoryview(raw)[8 + size :]
+    ends = [info.get("data_offsets", [0])[-1] for info in header.values() if isinstance(info, dict)]
+    expected = max((e for e in ends if isinstance(e, int)), default=0)  # (__metadata__ has no offsets)
+    if len(data) < expected:
+        raise DamagedEntryError(f"{len(data)} of {expected} tensor bytes: truncated")
+    return header, data
 
 
 def _entry_digest(header: dict[str, Any], data: memoryview) -> str:
