@@ -1,4 +1,4 @@
-"""`qwen3tts-realtime` command line: `speak` (text → WAV), `voices` (voice library), `random-checkpoint`.
+"""`qwen3tts-realtime` command line: `speak` (text → WAV), `voices` (library), `serve`, `random-checkpoint`.
 
     qwen3tts-realtime random-checkpoint ./tiny-cv --config 0.6B-CustomVoice --tiny
     qwen3tts-realtime speak "Hello there." --model ./tiny-cv --speaker ryan --out hello.wav
@@ -6,6 +6,7 @@
     qwen3tts-realtime voices list
     qwen3tts-realtime speak "Hello there." --model ./tiny-base --voice anna --out hello.wav
     qwen3tts-realtime voices remove anna
+    qwen3tts-realtime serve --model Qwen/Qwen3-TTS-12Hz-0.6B-CustomVoice --port 8000
 """
 
 from __future__ import annotations
@@ -67,6 +68,12 @@ def _parser() -> argparse.ArgumentParser:
 
     _voices_parser(sub)
 
+    from .server._config import add_serve_arguments  # flags only: FastAPI is imported when serving
+
+    srv = sub.add_parser("serve", help="run the streaming speech server (OpenAI-compatible HTTP, websocket)")
+    add_serve_arguments(srv)
+    srv.set_defaults(run=_serve)
+
     rnd = sub.add_parser("random-checkpoint", help="write a random-weight checkpoint (its audio is noise)")
     rnd.add_argument("dir")
     rnd.add_argument("--config", required=True, choices=CONFIG_NAMES)
@@ -113,6 +120,14 @@ def _speak(args: argparse.Namespace) -> int:
         f"wrote {args.out}: frames={out.codes.shape[0]} audio_s={audio_s:.2f} wall_s={wall_s:.2f} "
         f"xRT={audio_s / wall_s:.3f}"
     )
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .server import serve
+    from .server._config import config_from_args
+
+    serve(config_from_args(args))
     return 0
 
 

@@ -58,7 +58,8 @@ from .integrations.livekit._engines import (
     load_engine,
 )
 from .integrations.livekit._options import MODEL_LANGUAGES, Qwen3Language, TTSOptions, model_language
-from .integrations.livekit._tts import TTS, ChunkedStream, SynthesizeStream, VoiceLibraryLike
+from .integrations.livekit._streams import ChunkedStream, SynthesizeStream
+from .integrations.livekit._tts import TTS, VoiceLibraryLike
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -79,6 +80,11 @@ __all__ = [
 ]
 
 log = logging.getLogger("qwen3tts_realtime.livekit")
+
+# Public names report this module, where users import them from (LiveKit labels metrics and logs with it).
+for _cls in (TTS, ChunkedStream, SynthesizeStream, TTSOptions, VoiceLibraryLike):
+    _cls.__module__ = __name__
+del _cls
 
 
 class Qwen3TTSPlugin(Plugin):

@@ -91,6 +91,7 @@ class Qwen3TTS:
         self.dtype, self.device = dtype, device
         self.max_streams = 16
         self.voice_library: VoiceLibrary | None = None  # consulted by resolve_voice for names
+        self._speaker_profiles: dict[tuple[str, str | None], VoiceProfile] = {}
         self._engine: Engine | None = None
 
     @classmethod
@@ -228,7 +229,14 @@ class Qwen3TTS:
                 stacklevel=2,
             )
             instruct = None
-        return VoiceProfile("speaker", self.model_type, speaker=key, instruct=instruct or None)
+        # One profile per (speaker, instruct): the engine keeps warm state per profile object.
+        memo_key = (key, instruct or None)
+        profile = self._speaker_profiles.get(memo_key)
+        if profile is None:
+            profile = self._speaker_profiles.setdefault(
+                memo_key, VoiceProfile("speaker", self.model_type, speaker=key, instruct=instruct or None)
+            )
+        return profile
 
     def design_voice(self, instruct: str) -> VoiceProfile:
         """A voice described in words (VoiceDesign checkpoints), e.g. "A calm, low male voice".

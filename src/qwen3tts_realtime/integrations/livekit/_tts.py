@@ -3,8 +3,9 @@
 `stream()` feeds the LLM's text deltas into one incremental engine stream per LiveKit stream (one segment:
 livekit-agents 1.8.9 drops text pushed after `flush()`, and so do we); `synthesize()` speaks a complete text
 in the checkpoint's official layout. Both emit the engine's native 24 kHz int16 PCM (LiveKit resamples),
-word times estimated from the text and the audio actually produced, and TTFB metrics. Cancelling a stream
-(LiveKit's `aclose()` on barge-in) cancels its engine stream, which leaves the batch at the next step.
+word times estimated from the text and the audio actually produced, and TTFB metrics (see `_streams.py`).
+Each stream takes the options current at its creation; voices are resolved once and kept, so the engine's
+warm state for them lives on; `prewarm()` computes it in the background.
 """
 
 from __future__ import annotations
@@ -16,22 +17,19 @@ import threading
 import weakref
 from typing import TYPE_CHECKING, Protocol
 
-import numpy as np
-from livekit.agents import APIConnectOptions, APIError, tts, utils
-from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, NOT_GIVEN, NotGivenOr, TimedString
+from livekit.agents import APIConnectOptions, tts, utils
+from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, NOT_GIVEN, NotGivenOr
 
-from ...audio import RateChanger, to_pcm16
-from ...text.word_timing import WordTimer
 from ._engines import engine_model_name
-from ._options import TTSOptions, api_error, apply_instruct, check_speed, model_language
+from ._options import TTSOptions, apply_instruct, check_speed, model_language
+from ._streams import ChunkedStream, SynthesizeStream
 
 if TYPE_CHECKING:
     from ...engine.protocol import TTSEngine
     from ...engine.sampling import SamplingParams
-    from ...engine.stream import Stream
     from ...voices.profile import VoiceProfile
 
-__all__ = ["TTS", "ChunkedStream", "SynthesizeStream", "VoiceLibraryLike"]
+__all__ = ["TTS", "VoiceLibraryLike"]
 
 log = logging.getLogger("qwen3tts_realtime.livekit")
 
@@ -41,9 +39,10 @@ _WARM_TEXT = "Hello."
 
 
 class VoiceLibraryLike(Protocol):
-    """What `TTS` needs of a voice library: a `VoiceProfile` for a name (raising for unknown names)."""
+    """What `TTS` needs of a voice library (`qwen3tts_realtime.voices.VoiceLibrary`): a `VoiceProfile` for a
+    name or a profile, raising `InvalidInputError` for unknown names."""
 
-    def resolve(self, voice: str) -> VoiceProfile: ...
+    def resolve(self, voice: VoiceProfile | str) -> VoiceProfile: ...
 
 
 class TTS(tts.TTS):
@@ -63,7 +62,8 @@ class TTS(tts.TTS):
         chunk_frames: engine chunk schedule (frames of 80 ms per chunk, the last repeating); `None` = the
             engine's default (first audio after one frame).
         max_new_frames: cap per utterance; `None` = the engine's guard (grows with the text).
-        voice_library: resolves string voices when given (else the engine's built-in speakers do).
+        voice_library: resolves voices when given (names it holds, then built-in speakers); without one the
+            engine resolves them (built-in speakers).
         model: the model name reported in LiveKit's metrics; `None` = the one `load_engine` loaded.
 
     Raises:
@@ -116,7 +116,7 @@ class TTS(tts.TTS):
         self._voices: dict[tuple[object, str | None], VoiceProfile] = {}
         self._streams: weakref.WeakSet[ChunkedStream | SynthesizeStream] = weakref.WeakSet()
         self._warmed: set[tuple[object, str | None, str]] = set()
-        self._prewarm_task: asyncio.Task[None] | None = None
+        self._prewarm_tasks: set[asyncio.Task[None]] = set()
 
     @property
     def model(self) -> str:
@@ -202,14 +202,14 @@ class TTS(tts.TTS):
             warm = self._warm(opts)
             threading.Thread(target=asyncio.run, args=(warm,), name="qwen3tts-prewarm", daemon=True).start()
             return
-        self._prewarm_task = loop.create_task(self._warm(opts), name="qwen3tts-prewarm")
+        task = loop.create_task(self._warm(opts), name="qwen3tts-prewarm")
+        self._prewarm_tasks.add(task)  # held: the loop keeps only a weak reference to a task
+        task.add_done_callback(self._prewarm_tasks.discard)
 
     async def aclose(self) -> None:
         """Close this TTS's open streams (their engine streams are cancelled). The engine stays up: it is
         the process's, shared by its jobs (`await engine.aclose()` stops it if you own it)."""
-        if self._prewarm_task is not None:
-            await utils.aio.cancel_and_wait(self._prewarm_task)
-            self._prewarm_task = None
+        await utils.aio.cancel_and_wait(*self._prewarm_tasks)
         await asyncio.gather(*(stream.aclose() for stream in list(self._streams)))
 
     # ---- internals --------------------------------------------------------------------------------------
@@ -228,7 +228,7 @@ class TTS(tts.TTS):
 
     def _resolve_voice(self, opts: TTSOptions) -> VoiceProfile:
         voice = opts.voice
-        if isinstance(voice, str) and self._voice_library is not None:
+        if self._voice_library is not None:
             voice = self._voice_library.resolve(voice)
         return apply_instruct(self._engine, self._engine.resolve_voice(voice), opts.instruct)
 
@@ -249,162 +249,3 @@ class TTS(tts.TTS):
         except Exception as e:
             self._warmed.discard((opts.voice, opts.instruct, opts.language))
             log.warning("prewarm of voice %r failed: %s", opts.voice, e)
-
-
-class _AudioOut:
-    """One engine stream's audio into a LiveKit emitter: speaking rate, int16 PCM, word times."""
-
-    def __init__(self, emitter: tts.AudioEmitter, opts: TTSOptions, sample_rate: int) -> None:
-        self._emitter = emitter
-        self._sample_rate = sample_rate
-        self._rate = RateChanger(opts.speed, sample_rate)
-        self._words = WordTimer()
-
-    def add_text(self, text: str) -> None:
-        self._words.add_text(text)
-
-    async def run(self, stream: Stream) -> None:
-        """Forward every chunk; returns after the last one.
-
-        Raises:
-            APIError: the stream stopped before its last chunk (the engine was closed or dropped it).
-        """
-        async for chunk in stream:
-            audio = self._rate.process(chunk.audio)
-            if chunk.is_last:
-                audio = np.concatenate([audio, self._rate.flush()])
-            if audio.size:
-                self._emitter.push(to_pcm16(audio).tobytes())
-            self._words.add_audio(audio.size / self._sample_rate)
-            if chunk.is_last:
-                self._words.finish()
-            for word in self._words.ready():
-                self._emitter.push_timed_transcript(
-                    TimedString(f"{word.word} ", start_time=word.start_s, end_time=word.end_s)
-                )
-            if chunk.is_last:
-                return
-        raise APIError("the Qwen3-TTS engine stopped the stream before its end (closed?)", retryable=False)
-
-
-class ChunkedStream(tts.ChunkedStream):
-    """`TTS.synthesize()`: a complete text in one engine request."""
-
-    def __init__(self, *, tts: TTS, input_text: str, conn_options: APIConnectOptions) -> None:
-        super().__init__(tts=tts, input_text=input_text, conn_options=conn_options)
-        self._tts: TTS = tts
-        self._opts = tts.options
-
-    async def _run(self, output_emitter: tts.AudioEmitter) -> None:
-        output_emitter.initialize(
-            request_id=utils.shortuuid(),
-            sample_rate=self._tts.sample_rate,
-            num_channels=1,
-            mime_type="audio/pcm",
-        )
-        if not self._input_text.strip():
-            return
-        out = _AudioOut(output_emitter, self._opts, self._tts.sample_rate)
-        stream: Stream | None = None
-        try:
-            voice = await self._tts._voice(self._opts)
-            stream = self._tts.engine.open_stream(voice, text=self._input_text, **self._opts.stream_kwargs())
-            out.add_text(self._input_text)
-            await out.run(stream)
-        except APIError:
-            raise
-        except Exception as e:
-            raise api_error(e) from e
-        finally:
-            if stream is not None:
-                stream.cancel()  # a no-op once finished
-
-
-class SynthesizeStream(tts.SynthesizeStream):
-    """`TTS.stream()`: text deltas into one incremental engine stream (one segment)."""
-
-    def __init__(self, *, tts: TTS, conn_options: APIConnectOptions) -> None:
-        super().__init__(tts=tts, conn_options=conn_options)
-        self._tts: TTS = tts
-        self._opts = tts.options
-        self._engine_stream: Stream | None = None
-
-    async def _run(self, output_emitter: tts.AudioEmitter) -> None:
-        output_emitter.initialize(
-            request_id=utils.shortuuid(),
-            sample_rate=self._tts.sample_rate,
-            num_channels=1,
-            mime_type="audio/pcm",
-            stream=True,
-        )
-        out = _AudioOut(output_emitter, self._opts, self._tts.sample_rate)
-        opened: asyncio.Future[Stream | None] = asyncio.get_running_loop().create_future()
-        input_task: asyncio.Task[None] | None = None
-        try:
-            voice = await self._tts._voice(self._opts)
-            input_task = asyncio.create_task(self._forward_text(voice, out, output_emitter, opened))
-            stream = await opened
-            if stream is None:
-                return  # no text: nothing to say
-            await out.run(stream)
-            if input_task.done() and not input_task.cancelled() and input_task.exception() is not None:
-                raise input_task.exception()
-        except APIError:
-            raise
-        except Exception as e:
-            raise api_error(e) from e
-        finally:
-            if self._engine_stream is not None:
-                self._engine_stream.cancel()  # barge-in: the engine drops it at its next step
-            if input_task is not None:
-                await utils.aio.cancel_and_wait(input_task)
-
-    async def _forward_text(
-        self,
-        voice: VoiceProfile,
-        out: _AudioOut,
-        output_emitter: tts.AudioEmitter,
-        opened: asyncio.Future[Stream | None],
-    ) -> None:
-        """Copy LiveKit's input into the engine stream, opened on the first non-blank text; resolve `opened`
-        with it (None when the input ended without text). A flush ends the engine's input."""
-        stream: Stream | None = None
-        pending = ""  # leading blank text, held until something to say arrives
-        ended = False
-        try:
-            async for data in self._input_ch:
-                if isinstance(data, self._FlushSentinel):
-                    if stream is not None and not ended:
-                        stream.end_input()
-                        ended = True
-                    continue
-                if ended:
-                    log.warning(
-                        "text pushed after flush() is dropped: one segment per stream (as livekit-agents "
-                        "1.8.9 does); create a new stream() per segment"
-                    )
-                    continue
-                if stream is None:
-                    pending += data
-                    if not pending.strip():
-                        continue
-                    data, pending = pending, ""
-                    stream = self._tts.engine.open_stream(voice, **self._opts.stream_kwargs())
-                    self._engine_stream = stream
-                    output_emitter.start_segment(segment_id=utils.shortuuid())
-                    opened.set_result(stream)
-                stream.push_text(data)
-                out.add_text(data)
-                self._mark_started()  # TTFB counts from the first text handed to the engine
-            if stream is not None and not ended:
-                stream.end_input()
-        except Exception as e:
-            if not opened.done():
-                opened.set_exception(e)
-                return
-            if stream is not None:
-                stream.cancel()  # the audio side sees the stream stop, then this error
-            raise
-        finally:
-            if not opened.done():
-                opened.set_result(None)

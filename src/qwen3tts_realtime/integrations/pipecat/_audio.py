@@ -29,7 +29,9 @@ class UtteranceAudio:
         offset_s: where this utterance starts in its audio context (the sentences before it), for word times.
     """
 
-    def __init__(self, *, in_rate: int, out_rate: int, speed: float, start_target_ms: float, offset_s: float) -> None:
+    def __init__(
+        self, *, in_rate: int, out_rate: int, speed: float, start_target_ms: float, offset_s: float
+    ) -> None:
         self._rate = RateChanger(speed, in_rate)
         self._resampler = StreamResampler(in_rate, out_rate)
         self._jitter = JitterBuffer(out_rate, mode="start", initial_target_ms=start_target_ms)

@@ -1,6 +1,6 @@
 """`Qwen3TTSService`: Qwen3-TTS as a Pipecat TTS service, in-process and streaming.
 
-Two ways to take the LLM's text, both with one audio context (one TTSStartedFrame/TTSStoppedFrame pair) per turn:
+Two ways to take the LLM's text, both with one audio context (TTSStartedFrame ... TTSStoppedFrame) per turn:
 - token mode (`TextAggregationMode.TOKEN`, the default): every LLM token goes straight into one incremental
   engine stream per turn (`run_tts` pushes, a background task appends the audio to the audio context);
   `flush_audio` ends the stream's input, `on_audio_context_interrupted` cancels it.
@@ -41,32 +41,20 @@ from pipecat.utils.types import NOT_GIVEN, is_given
 
 from ...audio import SUPPORTED_SAMPLE_RATES
 from ...engine.protocol import TTSEngine
-from ...engine.sampling import SamplingParams
 from ...engine.stream import Stream, StreamState
 from ...errors import InvalidInputError
-from ...voices.profile import VoiceProfile
 from ._audio import UtteranceAudio
-from ._settings import Qwen3TTSSettings, check_values, model_language, sampling_params
+from ._requests import EngineAccess, Request, load_engine
+from ._settings import Qwen3TTSSettings, check_values, is_language_code, model_language
 
 __all__ = ["Qwen3TTSService"]
 
 log = logging.getLogger("qwen3tts_realtime.pipecat")
 
 # Fixed for the life of an engine stream: changing one mid-turn starts a new audio context.
-_PER_STREAM = frozenset({"voice", "language", "instruct", "speed", "temperature", "top_k", "top_p", "do_sample",
-                         "seed"})
-_WARMUP_TEXT = "Hello."
-
-
-@dataclass(frozen=True)
-class _Request:
-    """What every engine stream of one audio context uses (settings frozen when the context opens)."""
-
-    voice: VoiceProfile
-    language: str
-    sampling: SamplingParams
-    seed: int | None
-    speed: float
+_PER_STREAM = frozenset(
+    {"voice", "language", "instruct", "speed", "temperature", "top_k", "top_p", "do_sample", "seed"}
+)
 
 
 @dataclass(eq=False)
@@ -74,7 +62,7 @@ class _Context:
     """One audio context (an LLM turn or a TTSSpeakFrame) and the engine work behind it."""
 
     context_id: str
-    request: _Request
+    request: Request
     stream: Stream | None = None  # token mode: the turn's stream; sentence mode: the sentence being spoken
     audio: UtteranceAudio | None = None  # token mode: the turn's audio path
     pump: asyncio.Task | None = None  # token mode: the task appending the stream's audio
@@ -120,7 +108,8 @@ class Qwen3TTSService(TTSService):
                 implementing `TTSEngine`; the service does not close it.
             voice_library: resolves voice names (`voice_library.resolve(name) -> VoiceProfile`); without one,
                 names go to `engine.resolve_voice`.
-            device, dtype: for loading `model` ("cuda", "bfloat16", ...; defaults: see `Qwen3TTS.from_pretrained`).
+            device: for loading `model`: "cuda", "cuda:1", "cpu", ...; None = "cuda" when available.
+            dtype: for loading `model`: "bfloat16", "float32", ...; None = bfloat16 on accelerators.
             settings: runtime-updatable settings (voice, language, instruct, speed, sampling).
             text_aggregation_mode: TOKEN streams LLM tokens into one engine stream per turn (lowest latency);
                 SENTENCE speaks sentence by sentence.
@@ -154,8 +143,7 @@ class Qwen3TTSService(TTSService):
         errors = check_values(defaults)
         if errors:
             raise next(iter(errors.values()))
-        # Raises for an unsupported language; Pipecat converts Language values with language_to_service_language.
-        model_language(defaults.language)
+        model_language(defaults.language)  # raises for a language the model does not speak
         super().__init__(
             text_aggregation_mode=text_aggregation_mode,
             push_text_frames=False,  # word timestamps instead
@@ -167,15 +155,15 @@ class Qwen3TTSService(TTSService):
             self._settings.language = model_language(self._settings.language)
         self._model = model
         self._device, self._dtype = device, dtype
-        self._engine: TTSEngine | None = engine
         self._owns_engine = engine is None
         self._loading: asyncio.Task | None = None
-        self._voice_library = voice_library
-        self._max_new_frames = max_new_frames
-        self._chunk_frames = chunk_frames
+        self._access_args = {
+            "voice_library": voice_library,
+            "max_new_frames": max_new_frames,
+            "chunk_frames": chunk_frames,
+        }
+        self._access = None if engine is None else EngineAccess(engine, **self._access_args)
         self._warmup = warmup
-        self._voices: dict[str, VoiceProfile] = {}  # resolved names (identity matters: warm prefixes)
-        self._styled: dict[tuple[VoiceProfile, str], VoiceProfile] = {}  # voice + instruct
         self._contexts: dict[str, _Context] = {}
         self._failed_contexts: set[str] = set()  # token mode: turns whose stream could not open
         self._start_target_ms = 0.0  # playout start target learned across utterances
@@ -191,7 +179,7 @@ class Qwen3TTSService(TTSService):
     @property
     def engine(self) -> TTSEngine | None:
         """The engine (None until a `model` has loaded)."""
-        return self._engine
+        return None if self._access is None else self._access.engine
 
     def language_to_service_language(self, language: Language) -> str:
         """The model's language name ("English", ...); raises `InvalidInputError` for unsupported ones."""
@@ -201,9 +189,10 @@ class Qwen3TTSService(TTSService):
 
     async def setup(self, setup: FrameProcessorSetup) -> None:
         await super().setup(setup)
-        if self._engine is None and self._loading is None:
+        if self._access is None and self._loading is None:
             # Loading overlaps the other processors' setup; start() waits for it (no setup timeout applies).
-            self._loading = self.create_task(asyncio.to_thread(self._load_engine), "load_qwen3tts")
+            load = asyncio.to_thread(load_engine, self._model, self._device, self._dtype)
+            self._loading = self.create_task(load, "load_qwen3tts")
 
     async def start(self, frame: StartFrame) -> None:
         await super().start(frame)
@@ -216,15 +205,19 @@ class Qwen3TTSService(TTSService):
             return
         if self._loading is not None:
             try:
-                self._engine = await self._loading
+                self._access = EngineAccess(await self._loading, **self._access_args)
             except Exception as e:
-                await self.push_error(f"{self}: loading {self._model} failed: {e}", exception=e,
-                                      force_treat_as_permanent=True)
+                await self.push_error(
+                    f"{self}: loading {self._model} failed: {e}", exception=e, force_treat_as_permanent=True
+                )
                 return
             finally:
                 self._loading = None
         if self._warmup:
-            await self._warm_up()
+            try:
+                await self._access.warm_up(self._settings)
+            except Exception as e:
+                await self.push_error(f"{self}: warm-up failed: {e}", exception=e)
 
     async def stop(self, frame: EndFrame) -> None:
         # The base class drains playback before it ends the last turn: end the streams' input first.
@@ -243,9 +236,9 @@ class Qwen3TTSService(TTSService):
         if self._loading is not None:
             await self.cancel_task(self._loading)
             self._loading = None
-        if self._owns_engine and self._engine is not None:
-            engine, self._engine = self._engine, None
-            await engine.aclose()
+        if self._owns_engine and self._access is not None:
+            access, self._access = self._access, None
+            await access.engine.aclose()
 
     # ---- settings ---------------------------------------------------------------------------------------
 
@@ -260,8 +253,12 @@ class Qwen3TTSService(TTSService):
         if changed.keys() & _PER_STREAM and self._turn_context_id:
             old = self._turn_context_id
             await self._push_sequencer_frames(await self._aggregated_frame_sequencer.finalize(old), old)
-            if self.audio_context_available(old):
-                await self.flush_audio(context_id=old)
+            ctx = self._contexts.get(old)
+            if ctx is not None and self._is_streaming_tokens:
+                self._end_input(ctx)  # its task closes the context once the speech has ended
+            elif ctx is not None:
+                del self._contexts[old]
+                await self._close_audio_context(old)
             self._turn_context_id = None
             self._turn_context_id = self.create_context_id()
         return changed
@@ -271,8 +268,8 @@ class Qwen3TTSService(TTSService):
         if is_given(delta.language):
             try:
                 name = model_language(delta.language)
-                if not isinstance(delta.language, Language):
-                    delta.language = name  # canonical spelling; Language values the base class converts
+                if not is_language_code(delta.language):
+                    delta.language = name  # a model language name, spelled canonically
             except InvalidInputError as e:
                 errors["language"] = e
         if is_given(delta.model) and delta.model != self._settings.model:
@@ -282,7 +279,9 @@ class Qwen3TTSService(TTSService):
             voice = delta.voice if is_given(delta.voice) else self._settings.voice
             instruct = delta.instruct if is_given(delta.instruct) else self._settings.instruct
             try:
-                await self._voice_profile(voice, instruct)  # resolved now, so a bad voice never opens a context
+                if self._access is None:
+                    raise RuntimeError("the model is not loaded (see the earlier error)")
+                await self._access.voice(voice, instruct)  # now: a bad voice never opens a context
             except Exception as e:
                 errors["voice" if is_given(delta.voice) else "instruct"] = e
                 delta.voice = delta.instruct = NOT_GIVEN
@@ -314,8 +313,7 @@ class Qwen3TTSService(TTSService):
             return
         del self._contexts[context_id]
         if not ctx.last_sentence_had_audio:
-            await self.append_to_audio_context(context_id, TTSStoppedFrame(context_id=context_id))
-            await self.remove_audio_context(context_id)
+            await self._close_audio_context(context_id)
 
     async def on_turn_context_completed(self) -> None:
         self._failed_contexts.discard(self._turn_context_id)
@@ -350,8 +348,8 @@ class Qwen3TTSService(TTSService):
             ctx.stream = stream
             ctx.audio = self._utterance(request, offset_s=0.0)
             ctx.pump = self.create_task(self._pump(ctx), "qwen3tts_pump")
-        if ctx.input_ended.is_set():
-            log.debug("%s: text after the end of turn %s dropped", self, context_id)
+        if ctx.input_ended.is_set() or ctx.stream.state is not StreamState.OPEN:
+            log.debug("%s: text after the end of the speech of %s dropped", self, context_id)
             return
         ctx.stream.push_text(text)
         ctx.audio.add_text(text)
@@ -371,8 +369,7 @@ class Qwen3TTSService(TTSService):
             ctx.stream.cancel()
             self._start_target_ms = ctx.audio.target_ms
         await ctx.input_ended.wait()  # the context spans the whole turn, even if the speech ended early
-        await self.append_to_audio_context(ctx.context_id, TTSStoppedFrame(context_id=ctx.context_id))
-        await self.remove_audio_context(ctx.context_id)
+        await self._close_audio_context(ctx.context_id)
         self._contexts.pop(ctx.context_id, None)
 
     async def _speak_sentence(self, text: str, context_id: str) -> AsyncGenerator[Frame, None]:
@@ -407,7 +404,7 @@ class Qwen3TTSService(TTSService):
             ctx.audio_s += audio.audio_s
             self._start_target_ms = audio.target_ms
 
-    async def _open_context(self, context_id: str, request: _Request) -> _Context:
+    async def _open_context(self, context_id: str, request: Request) -> _Context:
         """Register the audio context and announce it (only once the request is known to be good)."""
         ctx = _Context(context_id, request)
         self._contexts[context_id] = ctx
@@ -415,6 +412,10 @@ class Qwen3TTSService(TTSService):
         await self.start_ttfb_metrics()
         await self.append_to_audio_context(context_id, TTSStartedFrame(context_id=context_id))
         return ctx
+
+    async def _close_audio_context(self, context_id: str) -> None:
+        await self.append_to_audio_context(context_id, TTSStoppedFrame(context_id=context_id))
+        await self.remove_audio_context(context_id)
 
     async def _append_audio(self, ctx: _Context, pcm: list[bytes]) -> None:
         for data in pcm:
@@ -427,10 +428,15 @@ class Qwen3TTSService(TTSService):
         if words:
             await self.add_word_timestamps(words, ctx.context_id)
 
-    def _utterance(self, request: _Request, *, offset_s: float) -> UtteranceAudio:
-        assert self._engine is not None
-        return UtteranceAudio(in_rate=self._engine.sample_rate, out_rate=self.sample_rate, speed=request.speed,
-                              start_target_ms=self._start_target_ms, offset_s=offset_s)
+    def _utterance(self, request: Request, *, offset_s: float) -> UtteranceAudio:
+        assert self._access is not None
+        return UtteranceAudio(
+            in_rate=self._access.sample_rate,
+            out_rate=self.sample_rate,
+            speed=request.speed,
+            start_target_ms=self._start_target_ms,
+            offset_s=offset_s,
+        )
 
     def _end_input(self, ctx: _Context) -> None:
         if ctx.stream is not None and ctx.stream.incremental and not ctx.input_ended.is_set():
@@ -448,81 +454,22 @@ class Qwen3TTSService(TTSService):
         for ctx in contexts:
             await self._close(ctx)
 
-    # ---- engine, voices, requests ---------------------------------------------------------------------
+    # ---- requests ---------------------------------------------------------------------------------------
 
-    def _load_engine(self) -> TTSEngine:
-        from ...tts import Qwen3TTS
-
-        log.info("%s: loading %s", self, self._model)
-        return Qwen3TTS.from_pretrained(self._model, device=self._device, dtype=self._dtype)
-
-    async def _warm_up(self) -> None:
-        """One-time costs before the first turn: the engine's warm-up, then the voice's prompt prefix."""
+    async def _request_or_error(self) -> Request | None:
+        """The request for the current settings, or None after reporting why not."""
         try:
-            await asyncio.to_thread(self._engine.warmup)
-            request = await self._request()
-            stream = self._engine.open_stream(request.voice, language=request.language, sampling=request.sampling,
-                                              text=_WARMUP_TEXT, max_new_frames=1)
-            async for _ in stream:
-                pass
-        except Exception as e:
-            await self.push_error(f"{self}: warm-up failed: {e}", exception=e)
-
-    async def _request(self) -> _Request:
-        s = self._settings
-        return _Request(
-            voice=await self._voice_profile(s.voice, s.instruct),
-            language=model_language(s.language),
-            sampling=sampling_params(s),
-            seed=s.seed,
-            speed=float(s.speed),
-        )
-
-    async def _request_or_error(self) -> _Request | None:
-        try:
-            return await self._request()
+            if self._access is None:
+                raise RuntimeError("the model is not loaded (see the earlier error)")
+            return await self._access.request(self._settings)
         except Exception as e:
             await self.push_error(f"{self}: cannot speak: {e}", exception=e)
             return None
 
-    async def _open_stream_or_error(self, request: _Request, text: str | None) -> Stream | None:
+    async def _open_stream_or_error(self, request: Request, text: str | None) -> Stream | None:
         """A validated engine stream, or None after reporting why not (before any audio context opens)."""
-        extra = {} if self._chunk_frames is None else {"chunk_frames": self._chunk_frames}
         try:
-            return self._engine.open_stream(
-                request.voice, language=request.language, sampling=request.sampling, seed=request.seed,
-                max_new_frames=self._max_new_frames, text=text, **extra,
-            )
+            return self._access.open_stream(request, text)
         except Exception as e:
             await self.push_error(f"{self}: cannot speak: {e}", exception=e)
             return None
-
-    async def _voice_profile(self, voice: str | VoiceProfile | None, instruct: str | None) -> VoiceProfile:
-        """The profile to speak with (names resolved once, in a thread, and kept: the engine's warm prefixes
-        are per profile object)."""
-        if self._engine is None:
-            raise RuntimeError("the model is not loaded (see the earlier error)")
-        if voice is None:
-            raise InvalidInputError(
-                "no voice: set Qwen3TTSService.Settings(voice=...) to a voice-library name, a built-in speaker "
-                "(CustomVoice checkpoints) or a VoiceProfile"
-            )
-        if isinstance(voice, VoiceProfile):
-            base = voice
-        else:
-            base = self._voices.get(voice)
-            if base is None:
-                resolve = self._voice_library.resolve if self._voice_library is not None else self._engine.resolve_voice
-                base = await asyncio.to_thread(resolve, voice)
-                self._voices[voice] = base
-        if not instruct or instruct == base.instruct:
-            return base
-        if base.kind not in ("speaker", "design"):
-            raise InvalidInputError(
-                f"instruct is not supported by {base!r}: a cloned voice takes its style from its reference audio; "
-                "instruct works with CustomVoice speakers (1.7B) and VoiceDesign voices"
-            )
-        styled = self._styled.get((base, instruct))
-        if styled is None:
-            styled = self._styled[base, instruct] = dataclasses.replace(base, instruct=instruct)
-        return styled

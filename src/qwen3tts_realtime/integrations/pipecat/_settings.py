@@ -8,18 +8,20 @@ Does not: touch the engine or resolve voices (see `_service.py`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from pipecat.services.settings import TTSSettings
 from pipecat.transcriptions.language import Language
-from pipecat.utils.types import NOT_GIVEN, NotGiven
+from pipecat.utils.types import NOT_GIVEN, NotGiven, is_given
 
 from ...audio import MAX_RATE, MIN_RATE
 from ...engine.sampling import SamplingParams
 from ...errors import InvalidInputError
 from ...voices.profile import VoiceProfile
 
-__all__ = ["Qwen3TTSSettings", "model_language", "sampling_params", "check_values"]
+__all__ = ["Qwen3TTSSettings", "check_values", "is_language_code", "model_language", "sampling_params"]
 
 # Pipecat base language code -> the model's language name (the 10 languages of Qwen3-TTS).
 _BY_CODE = {
@@ -95,41 +97,47 @@ def model_language(language: Language | str | None) -> str:
     return name
 
 
+def is_language_code(language: object) -> bool:
+    """A Pipecat `Language` or its code ("de-DE"), which Pipecat converts itself (and splits sentences by)."""
+    if isinstance(language, Language):
+        return True
+    try:
+        Language(language)
+    except ValueError:
+        return False
+    return True
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+# Field -> (accepted?, what is accepted). None means "the checkpoint's default" wherever it is accepted.
+_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "speed": (
+        lambda v: _number(v) and MIN_RATE <= v <= MAX_RATE,
+        f"{MIN_RATE} to {MAX_RATE} (1.0 = unchanged)",
+    ),
+    "temperature": (lambda v: v is None or (_number(v) and v > 0), "a number > 0, or None"),
+    "top_p": (lambda v: v is None or (_number(v) and 0 < v <= 1), "0 < top_p <= 1, or None"),
+    "top_k": (lambda v: v is None or (_int(v) and v >= 0), "an int >= 0 (0 = off), or None"),
+    "seed": (lambda v: v is None or _int(v), "an int, or None"),
+    "do_sample": (lambda v: v is None or isinstance(v, bool), "True, False or None"),
+    "instruct": (lambda v: v is None or isinstance(v, str), "a string, or None"),
+}
+
+
 def check_values(settings: Qwen3TTSSettings) -> dict[str, InvalidInputError]:
-    """The given numeric/sampling fields that are out of range, each with the error saying why."""
+    """The given speed/sampling/instruct fields that are out of range, each with the error saying why."""
     errors: dict[str, InvalidInputError] = {}
-
-    def given(name: str) -> object:
+    for name, (accepted, what) in _RULES.items():
         value = getattr(settings, name)
-        return NOT_GIVEN if isinstance(value, NotGiven) else value
-
-    speed = given("speed")
-    if not isinstance(speed, NotGiven) and (
-        isinstance(speed, bool) or not isinstance(speed, int | float) or not MIN_RATE <= speed <= MAX_RATE
-    ):
-        errors["speed"] = InvalidInputError(f"speed={speed!r}; accepted: {MIN_RATE} to {MAX_RATE} (1.0 = unchanged)")
-    temperature = given("temperature")
-    if temperature is not None and not isinstance(temperature, NotGiven) and not (
-        isinstance(temperature, int | float) and temperature > 0
-    ):
-        errors["temperature"] = InvalidInputError(f"temperature={temperature!r}; it must be > 0 or None")
-    top_p = given("top_p")
-    if top_p is not None and not isinstance(top_p, NotGiven) and not (
-        isinstance(top_p, int | float) and 0 < top_p <= 1
-    ):
-        errors["top_p"] = InvalidInputError(f"top_p={top_p!r}; accepted: 0 < top_p <= 1, or None")
-    for name, label in (("top_k", "an int >= 0 (0 = off)"), ("seed", "an int")):
-        value = given(name)
-        if value is not None and not isinstance(value, NotGiven) and (
-            isinstance(value, bool) or not isinstance(value, int) or (name == "top_k" and value < 0)
-        ):
-            errors[name] = InvalidInputError(f"{name}={value!r}; accepted: {label}, or None")
-    do_sample = given("do_sample")
-    if do_sample is not None and not isinstance(do_sample, NotGiven | bool):
-        errors["do_sample"] = InvalidInputError(f"do_sample={do_sample!r}; accepted: True, False or None")
-    instruct = given("instruct")
-    if instruct is not None and not isinstance(instruct, NotGiven | str):
-        errors["instruct"] = InvalidInputError(f"instruct={instruct!r}; it must be a string or None")
+        if is_given(value) and not accepted(value):
+            errors[name] = InvalidInputError(f"{name}={value!r}; accepted: {what}")
     return errors
 
 

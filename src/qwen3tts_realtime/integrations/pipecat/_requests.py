@@ -1,0 +1,162 @@
+"""What the Pipecat service asks of the engine: loading a model, voices, requests and streams.
+
+Does: load a checkpoint (blocking: the service runs it in a thread), resolve voices once (in a thread) and
+keep the profiles, since the engine's warm prompt prefixes belong to a profile object; freeze the settings
+into a `Request` per audio context; open validated engine streams; warm up. Uses the engine only through the
+`TTSEngine` protocol.
+Does not: touch Pipecat frames, contexts or errors (`_service.py` turns exceptions into ErrorFrames).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ...engine.protocol import TTSEngine
+from ...engine.sampling import SamplingParams
+from ...engine.stream import Stream
+from ...errors import InvalidInputError
+from ...voices.profile import VoiceProfile
+from ._settings import Qwen3TTSSettings, model_language, sampling_params
+
+__all__ = ["EngineAccess", "Request", "load_engine"]
+
+log = logging.getLogger("qwen3tts_realtime.pipecat")
+
+_WARMUP_TEXT = "Hello."
+
+
+@dataclass(frozen=True)
+class Request:
+    """What every engine stream of one audio context uses (the settings when the context opened)."""
+
+    voice: VoiceProfile
+    language: str
+    sampling: SamplingParams
+    seed: int | None
+    speed: float
+
+
+def load_engine(model: str | Path, device: str | None, dtype: str | None) -> TTSEngine:
+    """Load a checkpoint (blocking). `device` None: "cuda" when available, else "cpu"."""
+    import torch
+
+    from ...tts import Qwen3TTS
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    log.info("loading %s on %s", model, device)
+    return Qwen3TTS.from_pretrained(model, device=device, dtype=dtype)
+
+
+class EngineAccess:
+    """One service's view of its engine.
+
+    Args:
+        engine: the engine.
+        voice_library: resolves voice names (`resolve(name) -> VoiceProfile`); None: `engine.resolve_voice`.
+        max_new_frames: cap on frames per stream (None: the engine's budget, growing with the text).
+        chunk_frames: frames per audio chunk (None: the engine's default).
+    """
+
+    def __init__(
+        self,
+        engine: TTSEngine,
+        *,
+        voice_library: Any | None,
+        max_new_frames: int | None,
+        chunk_frames: tuple[int, ...] | None,
+    ) -> None:
+        self.engine = engine
+        self._voice_library = voice_library
+        self._stream_args: dict[str, Any] = {"max_new_frames": max_new_frames}
+        if chunk_frames is not None:
+            self._stream_args["chunk_frames"] = chunk_frames
+        self._voices: dict[str, VoiceProfile] = {}  # resolved names
+        self._styled: dict[tuple[VoiceProfile, str], VoiceProfile] = {}  # voice + instruct
+
+    @property
+    def sample_rate(self) -> int:
+        return self.engine.sample_rate
+
+    async def request(self, settings: Qwen3TTSSettings) -> Request:
+        """The request for the current settings.
+
+        Raises:
+            InvalidInputError: no voice, an unknown one, an instruction a clone cannot take, a bad language.
+        """
+        return Request(
+            voice=await self.voice(settings.voice, settings.instruct),
+            language=model_language(settings.language),
+            sampling=sampling_params(settings),
+            seed=settings.seed,
+            speed=float(settings.speed),
+        )
+
+    def open_stream(self, request: Request, text: str | None) -> Stream:
+        """An engine stream for `text` (None: incremental, text pushed later). Validates the request.
+
+        Raises:
+            InvalidInputError: the engine refused the request (e.g. a language the checkpoint lacks).
+        """
+        return self.engine.open_stream(
+            request.voice,
+            language=request.language,
+            sampling=request.sampling,
+            seed=request.seed,
+            text=text,
+            **self._stream_args,
+        )
+
+    async def warm_up(self, settings: Qwen3TTSSettings) -> None:
+        """The engine's one-time costs, then the voice's prompt prefix (a one-frame generation with it)."""
+        await asyncio.to_thread(self.engine.warmup)
+        request = await self.request(settings)
+        stream = self.engine.open_stream(
+            request.voice,
+            language=request.language,
+            sampling=request.sampling,
+            text=_WARMUP_TEXT,
+            max_new_frames=1,
+        )
+        async for _ in stream:
+            pass
+
+    async def voice(self, voice: str | VoiceProfile | None, instruct: str | None) -> VoiceProfile:
+        """The profile to speak with: a name is resolved once (in a thread: a library may read files or
+        compute an embedding) and kept; `instruct` styles built-in speakers and designed voices.
+
+        Raises:
+            InvalidInputError: no voice, an unknown name, or an instruction for a cloned voice.
+        """
+        if voice is None:
+            raise InvalidInputError(
+                "no voice: set Qwen3TTSService.Settings(voice=...) to a voice-library name, a built-in "
+                "speaker (CustomVoice checkpoints) or a VoiceProfile"
+            )
+        if isinstance(voice, VoiceProfile):
+            base = voice
+        else:
+            base = self._voices.get(voice)
+            if base is None:
+                library = self._voice_library
+                resolve = library.resolve if library is not None else self.engine.resolve_voice
+                base = self._voices[voice] = await asyncio.to_thread(resolve, voice)
+        if not instruct or instruct == base.instruct:
+            return base
+        if base.kind not in ("speaker", "design"):
+            raise InvalidInputError(
+                f"instruct={instruct!r} cannot apply to {base!r}: instructions steer built-in speakers "
+                "(CustomVoice) and designed voices (VoiceDesign); a clone takes its style from its "
+                "reference audio"
+            )
+        if base.kind == "speaker" and getattr(self.engine, "model_size", None) == "0b6":
+            log.warning("the 0.6B CustomVoice model ignores instruct (as officially); use a 1.7B one")
+            return base
+        styled = self._styled.get((base, instruct))
+        if styled is None:
+            styled = self._styled[base, instruct] = dataclasses.replace(base, instruct=instruct)
+        return styled

@@ -1,0 +1,128 @@
+"""`ServerConfig`: every setting of the speech server, from flags, environment variables or code.
+
+Each setting has a flag of `qwen3tts-realtime serve` and an environment variable (the flag wins); the API key
+is only ever read from the environment (a variable named by `--api-key-env`), so it never shows in a process
+list or a shell history. Nothing here imports FastAPI: the CLI builds its parser from this module alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from ..errors import InvalidInputError
+
+__all__ = ["ServerConfig", "add_serve_arguments", "config_from_args", "SETTINGS", "DEFAULT_MODEL"]
+
+DEFAULT_MODEL = "Qwen/Qwen3-TTS-12Hz-0.6B-CustomVoice"
+API_KEY_ENV = "QWEN3TTS_API_KEY"
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Settings of one server.
+
+    Attributes:
+        model: Hugging Face id or local folder `serve()` loads (`create_app` takes a loaded model instead).
+        model_id: the name clients may pass as `model` besides "qwen3-tts" (default: `model`, or the folder).
+        device, dtype: as `Qwen3TTS.from_pretrained` takes them (None: its defaults).
+        host, port: where to listen; 127.0.0.1 unless told otherwise.
+        api_key: when set, every /v1 request needs `Authorization: Bearer <key>`.
+        voice_dir: the voice library folder (None: $QWEN3TTS_VOICE_DIR or the user cache).
+        max_streams: streams generating at once (the engine's batch).
+        max_queue: admitted streams waiting beyond `max_streams`; further requests get 429.
+        max_body_bytes: largest JSON body, and largest websocket message.
+        max_text_chars: longest `input` (and longest text of one websocket stream).
+        max_upload_bytes: largest voice upload (multipart body).
+        max_upload_s: longest reference clip accepted for cloning, in seconds.
+        warmup_text: spoken once at start-up (then /ready turns true); "" skips the warm-up.
+        default_response_format: None: "mp3" where the installed libsndfile writes MP3, else "wav".
+    """
+
+    model: str = DEFAULT_MODEL
+    model_id: str | None = None
+    device: str | None = None
+    dtype: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8000
+    api_key: str | None = field(default=None, repr=False)
+    voice_dir: str | None = None
+    max_streams: int = 16
+    max_queue: int = 64
+    max_body_bytes: int = 1 << 20
+    max_text_chars: int = 4096
+    max_upload_bytes: int = 32 << 20
+    max_upload_s: float = 60.0
+    warmup_text: str = "Hello."
+    default_response_format: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("max_streams", "max_body_bytes", "max_text_chars", "max_upload_bytes", "port"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < (0 if name == "port" else 1):
+                raise InvalidInputError(f"server setting {name}={value!r}; it must be a positive int")
+        if isinstance(self.max_queue, bool) or not isinstance(self.max_queue, int) or self.max_queue < 0:
+            raise InvalidInputError(f"server setting max_queue={self.max_queue!r}; it must be an int >= 0")
+        if not self.max_upload_s > 0:
+            raise InvalidInputError(f"server setting max_upload_s={self.max_upload_s!r}; it must be > 0")
+
+    @property
+    def model_names(self) -> tuple[str, ...]:
+        """What a request's `model` may be."""
+        names = ["qwen3-tts", self.model_id or self.model]
+        return tuple(dict.fromkeys(n for n in names if n))
+
+
+# (flag, field, environment variable, type, help). The order is the order of `serve --help`.
+SETTINGS: tuple[tuple[str, str, str, type, str], ...] = (
+    ("--model", "model", "QWEN3TTS_MODEL", str, "Hugging Face id or local checkpoint folder"),
+    ("--model-id", "model_id", "QWEN3TTS_MODEL_ID", str,
+     "name clients may send as `model` besides qwen3-tts (default: --model)"),
+    ("--device", "device", "QWEN3TTS_DEVICE", str, "cpu, cuda, cuda:1, ... (default: cpu)"),
+    ("--dtype", "dtype", "QWEN3TTS_DTYPE", str, "float32, bfloat16, ... (default: per device)"),
+    ("--host", "host", "QWEN3TTS_HOST", str, "address to bind; 0.0.0.0 exposes the server to the network"),
+    ("--port", "port", "QWEN3TTS_PORT", int, "port to listen on"),
+    ("--voice-dir", "voice_dir", "QWEN3TTS_VOICE_DIR", str, "voice library folder (default: the user cache)"),
+    ("--max-streams", "max_streams", "QWEN3TTS_MAX_STREAMS", int, "streams generating at once"),
+    ("--max-queue", "max_queue", "QWEN3TTS_MAX_QUEUE", int,
+     "streams waiting beyond --max-streams; more requests get 429"),
+    ("--max-body-bytes", "max_body_bytes", "QWEN3TTS_MAX_BODY_BYTES", int,
+     "largest JSON body / websocket message"),
+    ("--max-text-chars", "max_text_chars", "QWEN3TTS_MAX_TEXT_CHARS", int, "longest text of one request"),
+    ("--max-upload-bytes", "max_upload_bytes", "QWEN3TTS_MAX_UPLOAD_BYTES", int, "largest voice upload"),
+    ("--max-upload-seconds", "max_upload_s", "QWEN3TTS_MAX_UPLOAD_SECONDS", float,
+     "longest reference clip for cloning"),
+    ("--warmup-text", "warmup_text", "QWEN3TTS_WARMUP_TEXT", str, "spoken once at start-up; '' skips it"),
+    ("--default-format", "default_response_format", "QWEN3TTS_DEFAULT_FORMAT", str,
+     "response_format when a request names none (default: mp3 if libsndfile writes it, else wav)"),
+)
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser, environ: Mapping[str, str] | None = None) -> None:
+    """Add the server's flags to `parser`, their defaults taken from the environment (then the built-ins)."""
+    env = os.environ if environ is None else environ
+    defaults = ServerConfig()
+    for flag, name, var, kind, help_text in SETTINGS:
+        default = getattr(defaults, name)
+        if env.get(var):
+            default = env[var]  # a string default goes through `type` (and its error) like a flag's value
+        shown = "" if default is None else f" (default: {default})"
+        metavar = flag[2:].upper().replace("-", "_")
+        parser.add_argument(flag, dest=name, type=kind, default=default, metavar=metavar,
+                            help=f"{help_text}; ${var}{shown}")
+    parser.add_argument(
+        "--api-key-env", default=API_KEY_ENV, metavar="VAR",
+        help=f"environment variable holding the API key; when it is set, /v1 requests need "
+             f"'Authorization: Bearer <key>' (default: {API_KEY_ENV})",
+    )
+
+
+def config_from_args(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> ServerConfig:
+    """The `ServerConfig` of parsed `serve` arguments (the API key from the variable `--api-key-env`
+    names)."""
+    env = os.environ if environ is None else environ
+    values = {name: getattr(args, name) for _, name, _, _, _ in SETTINGS}
+    return ServerConfig(**values, api_key=env.get(args.api_key_env) or None)
+

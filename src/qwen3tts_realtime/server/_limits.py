@@ -1,0 +1,73 @@
+"""The server's guards: the API key, body-size limits and admission (active + queued streams, then 429).
+
+Admission counts streams from the moment a request is accepted until its response or websocket stream ends.
+The engine runs `max_streams` of them at once and queues the rest in order (it never drops one); the server
+admits at most `max_streams + max_queue`, and answers 429 with Retry-After beyond that. Everything here runs
+on the event loop's thread, so the counter needs no lock.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import AsyncIterator, Mapping
+
+from ._requests import ApiError
+
+__all__ = ["Admission", "check_api_key", "read_limited"]
+
+RETRY_AFTER_S = 1
+
+
+class Admission:
+    """At most `max_streams + max_queue` streams admitted at once."""
+
+    def __init__(self, max_streams: int, max_queue: int) -> None:
+        self.max_streams, self.max_queue = max_streams, max_queue
+        self.admitted = 0
+
+    @property
+    def limit(self) -> int:
+        return self.max_streams + self.max_queue
+
+    def enter(self) -> None:
+        """Admit one stream, or raise the 429."""
+        if self.admitted >= self.limit:
+            raise ApiError(
+                429,
+                f"the server is at capacity: {self.max_streams} streams generating and {self.max_queue} "
+                f"waiting (--max-streams, --max-queue); retry in {RETRY_AFTER_S} s",
+                code="server_busy", headers={"Retry-After": str(RETRY_AFTER_S)},
+            )
+        self.admitted += 1
+
+    def leave(self) -> None:
+        assert self.admitted > 0, "Admission.leave() without enter()"
+        self.admitted -= 1
+
+
+def check_api_key(headers: Mapping[str, str], api_key: str | None) -> None:
+    """Pass when no key is configured or `Authorization: Bearer <key>` matches (in constant time)."""
+    if api_key is None:
+        return
+    scheme, _, given = headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not given:
+        raise ApiError(401, "missing API key: send 'Authorization: Bearer <key>'", code="missing_api_key",
+                       headers={"WWW-Authenticate": "Bearer"})
+    if not hmac.compare_digest(given.strip().encode(), api_key.encode()):
+        raise ApiError(401, "wrong API key", code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"})
+
+
+async def read_limited(
+    headers: Mapping[str, str], chunks: AsyncIterator[bytes], limit: int, what: str, setting: str
+) -> bytes:
+    """A request body of at most `limit` bytes (checked against Content-Length first, then as it arrives)."""
+    too_large = ApiError(413, f"{what} larger than {limit} bytes ({setting})", code="payload_too_large")
+    declared = headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise too_large
+    body = bytearray()
+    async for chunk in chunks:
+        body += chunk
+        if len(body) > limit:
+            raise too_large
+    return bytes(body)

@@ -1,0 +1,313 @@
+"""Voices over HTTP: the resolver every request uses, and `/v1/voices` (list, get, clone by upload, remove,
+stats) on the voice library.
+
+    GET    /v1/voices            built-in speakers and library voices
+    GET    /v1/voices/stats      library counters and the server's warm-voice hits/misses
+    GET    /v1/voices/{name}     one voice: kind, speaker, instruct (what `RemoteEngine.resolve_voice` reads)
+    POST   /v1/voices            multipart (name, file, ref_text, x_vector_only): clone, Base checkpoints;
+                                 JSON {"name", "speaker"?, "instructions"?}: store a speaker (CustomVoice)
+                                 or a designed voice (VoiceDesign)
+    DELETE /v1/voices/{name}     forget a library voice
+
+Warm voices: the engine keeps a voice's prompt prefix per profile object, so the resolver hands out the same
+object for the same (voice, instructions) and counts a hit when that object has served before. Multipart
+bodies are parsed with the standard library's `email` parser (byte-exact for binary parts), so the server
+needs no multipart package. Library work (disk, encoders) runs in worker threads, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import email.parser
+import email.policy
+import io
+import logging
+import threading
+import weakref
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import soundfile as sf
+from fastapi import APIRouter, Request
+
+from ..errors import AudioInputError, InvalidInputError, UnsupportedError
+from ..voices.store import NAME_PATTERN
+from ._limits import read_limited
+from ._requests import ApiError, parse_json
+
+if TYPE_CHECKING:
+    from ..tts import Qwen3TTS
+    from ..voices.library import VoiceLibrary
+    from ..voices.profile import VoiceProfile
+    from ._state import ServerState
+
+__all__ = ["VoiceResolver", "router"]
+
+log = logging.getLogger("qwen3tts_realtime.server")
+
+DESIGN_VOICE = "design"  # VoiceDesign checkpoints: the voice `instructions` describe
+_MAX_STYLED = 64  # (voice, instructions) variants kept warm per voice
+
+router = APIRouter()
+
+
+class VoiceResolver:
+    """Voice names (and instructions) to `VoiceProfile`s, the same object for the same voice. Thread-safe;
+    `resolve` may read the library's folder, so call it off the event loop."""
+
+    def __init__(self, tts: Qwen3TTS, library: VoiceLibrary) -> None:
+        self._tts, self._library = tts, library
+        self._lock = threading.Lock()
+        self._used: weakref.WeakSet[VoiceProfile] = weakref.WeakSet()
+        self._styled: weakref.WeakKeyDictionary[VoiceProfile, dict[str, VoiceProfile]] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._designed: dict[str, VoiceProfile] = {}
+        self.hits = self.misses = 0
+
+    def resolve(self, name: str, instructions: str | None = None) -> tuple[VoiceProfile, bool]:
+        """The profile for a request, and whether it was warm (served before).
+
+        Raises:
+            ApiError: 400 for an invalid or unknown name, or instructions the voice cannot take.
+        """
+        tts = self._tts
+        if name == DESIGN_VOICE and tts.model_type == "voice_design":
+            if not instructions:
+                raise ApiError(400, "voice 'design' speaks the voice `instructions` describe; give "
+                               "instructions", param="instructions")
+            profile = self._design(instructions)
+        else:
+            if not NAME_PATTERN.fullmatch(name):
+                raise ApiError(400, f"invalid voice name {name!r}: use 1-64 letters, digits, '.', '_' or "
+                               "'-', starting with a letter or digit", param="voice", code="invalid_voice")
+            try:
+                base = self._library.resolve(name)
+            except InvalidInputError as e:
+                raise ApiError(400, str(e), param="voice", code="unknown_voice") from None
+            profile = self._styled_voice(base, instructions)
+        with self._lock:
+            hit = profile in self._used
+            self._used.add(profile)
+            if hit:
+                self.hits += 1
+            else:
+                self.misses += 1
+        return profile, hit
+
+    def _design(self, instructions: str) -> VoiceProfile:
+        with self._lock:
+            profile = self._designed.get(instructions)
+            if profile is None:
+                if len(self._designed) >= _MAX_STYLED:
+                    self._designed.pop(next(iter(self._designed)))
+                profile = self._designed[instructions] = self._tts.design_voice(instructions)
+            return profile
+
+    def _styled_voice(self, base: VoiceProfile, instructions: str | None) -> VoiceProfile:
+        if not instructions or instructions == base.instruct:
+            return base
+        if base.kind not in ("speaker", "design"):
+            raise ApiError(400, f"instructions cannot apply to {base!r}: they steer built-in speakers (1.7B "
+                           "CustomVoice) and designed voices; a clone takes its style from its reference "
+                           "audio", param="instructions")
+        if base.kind == "speaker" and self._tts.model_size == "0b6":
+            log.debug("the 0.6B CustomVoice model ignores instructions (as officially)")
+            return base
+        with self._lock:
+            variants = self._styled.setdefault(base, {})
+            profile = variants.get(instructions)
+            if profile is None:
+                if len(variants) >= _MAX_STYLED:
+                    variants.pop(next(iter(variants)))
+                profile = variants[instructions] = dataclasses.replace(base, instruct=instructions)
+            return profile
+
+
+def _state(request: Request) -> ServerState:
+    return request.app.state.server
+
+
+def _describe(profile: VoiceProfile, name: str, source: str) -> dict[str, Any]:
+    return {"name": name, "kind": profile.kind, "model_type": profile.model_type, "speaker": profile.speaker,
+            "instruct": profile.instruct, "source": source}
+
+
+@router.get("/v1/voices")
+async def list_voices(request: Request) -> dict[str, Any]:
+    state = _state(request)
+    library = state.library
+
+    def listing() -> list[dict[str, Any]]:
+        model_id = library.model_id
+        return [{"name": i.name, "kind": i.kind, "source": "library", "model": i.model,
+                 "usable": i.model_id == model_id, "created": i.created} for i in library.list()]
+
+    builtin = [{"name": s, "kind": "speaker", "source": "builtin", "model": state.config.model_id or
+                state.config.model, "usable": True, "created": None} for s in state.tts.speakers]
+    return {"voices": builtin + await asyncio.to_thread(listing)}
+
+
+@router.get("/v1/voices/stats")
+async def voice_stats(request: Request) -> dict[str, Any]:
+    state = _state(request)
+    stats = await asyncio.to_thread(state.library.stats)
+    return {"library": dataclasses.asdict(stats), "cache_dir": str(state.library.cache_dir),
+            "requests": {"hits": state.voices.hits, "misses": state.voices.misses}}
+
+
+@router.get("/v1/voices/{name}")
+async def get_voice(name: str, request: Request) -> dict[str, Any]:
+    state = _state(request)
+    _check_name(name)
+    names = await asyncio.to_thread(_library_names, state)
+    if name not in names:
+        if name.lower() not in state.tts.speakers:
+            raise _not_found(name, state)
+        return _describe(await asyncio.to_thread(state.library.resolve, name), name, "builtin")
+    try:
+        profile = await asyncio.to_thread(state.library.get, name)
+    except InvalidInputError as e:  # prepared for another checkpoint, or damaged
+        raise ApiError(409, str(e), param="name", code="voice_unusable") from None
+    return _describe(profile, name, "library")
+
+
+@router.delete("/v1/voices/{name}")
+async def delete_voice(name: str, request: Request) -> dict[str, Any]:
+    state = _state(request)
+    _check_name(name)
+    if name not in await asyncio.to_thread(_library_names, state):
+        if name.lower() in state.tts.speakers:
+            raise ApiError(400, f"{name!r} is a built-in speaker of the checkpoint; it cannot be removed",
+                           param="name")
+        raise _not_found(name, state)
+    await asyncio.to_thread(state.library.remove, name)
+    return {"deleted": name}
+
+
+@router.post("/v1/voices", status_code=201)
+async def add_voice(request: Request) -> dict[str, Any]:
+    state = _state(request)
+    ctype = request.headers.get("content-type", "")
+    limit = state.config.max_upload_bytes
+    body = await read_limited(request.headers, request.stream(), limit, "the upload is", "--max-upload-bytes")
+    if ctype.startswith("multipart/form-data"):
+        fields = await asyncio.to_thread(_parse_multipart, body, ctype)
+        profile, name = await asyncio.to_thread(_clone, state, fields)
+    elif ctype.startswith("application/json"):
+        profile, name = await asyncio.to_thread(_add_from_json, state, parse_json(body))
+    else:
+        raise ApiError(415, f"Content-Type {ctype!r} is not accepted; send multipart/form-data (fields name, "
+                       "file, ref_text, x_vector_only) to clone, or application/json to store a speaker or a "
+                       "designed voice", code="unsupported_media_type")
+    return _describe(profile, name, "library")
+
+
+def _clone(state: ServerState, fields: dict[str, tuple[str | None, bytes]]) -> tuple[VoiceProfile, str]:
+    if state.tts.model_type != "base":
+        raise ApiError(400, "cloning from an upload needs a Base checkpoint; this one is "
+                       f"{state.tts.model_type}: store its voices with a JSON body instead",
+                       code="unsupported")
+    accepted = ("name", "file", "ref_text", "x_vector_only")
+    unknown = sorted(set(fields) - set(accepted))
+    if unknown:
+        raise ApiError(400, f"unknown form field {unknown[0]!r}; accepted: {', '.join(accepted)}",
+                       param=unknown[0])
+    name = _form_text(fields, "name")
+    _check_name(name)
+    if "file" not in fields or not fields["file"][1]:
+        raise ApiError(400, "no reference audio: send it as the form field 'file'", param="file")
+    ref_text = _form_text(fields, "ref_text", required=False)
+    flag = (_form_text(fields, "x_vector_only", required=False) or "false").lower()
+    if flag not in ("true", "false", "1", "0"):
+        raise ApiError(400, f"x_vector_only={flag!r}; accepted: true or false", param="x_vector_only")
+    x_vector_only = flag in ("true", "1")
+    if not x_vector_only and not ref_text:
+        raise ApiError(400, "ref_text (the clip's transcript) is required for an in-context clone; or send "
+                       "x_vector_only=true", param="ref_text")
+    audio = _decode_upload(fields["file"][1], state.config.max_upload_s)
+    try:
+        profile = state.library.clone(name, audio, ref_text, x_vector_only=x_vector_only)
+    except (InvalidInputError, UnsupportedError) as e:
+        raise ApiError(400, str(e), param="file" if isinstance(e, AudioInputError) else None) from None
+    return profile, name
+
+
+def _add_from_json(state: ServerState, body: dict[str, Any]) -> tuple[VoiceProfile, str]:
+    accepted = ("name", "speaker", "instructions")
+    unknown = sorted(set(body) - set(accepted))
+    if unknown:
+        raise ApiError(400, f"unknown field {unknown[0]!r}; accepted: {', '.join(accepted)}",
+                       param=unknown[0])
+    name, speaker, instructions = body.get("name"), body.get("speaker"), body.get("instructions")
+    _check_name(name)
+    tts = state.tts
+    try:
+        if tts.model_type == "custom_voice" and isinstance(speaker, str):
+            return state.library.add(name, tts.speaker(speaker, instruct=instructions or None)), name
+        if tts.model_type == "voice_design" and speaker is None and isinstance(instructions, str):
+            return state.library.design(name, instructions), name
+    except (InvalidInputError, UnsupportedError) as e:
+        raise ApiError(400, str(e)) from None
+    wanted = {"custom_voice": "'speaker' (and optional 'instructions')",
+              "voice_design": "'instructions' (the voice described in words)",
+              "base": "a multipart upload (clone)"}[tts.model_type]
+    raise ApiError(400, f"this {tts.model_type} checkpoint stores voices from {wanted}", param="speaker")
+
+
+def _decode_upload(data: bytes, max_seconds: float) -> tuple[np.ndarray, int]:
+    try:
+        info = sf.info(io.BytesIO(data))
+        if info.duration > max_seconds:
+            raise ApiError(413, f"the reference clip lasts {info.duration:.1f} s; at most {max_seconds:g} s "
+                           "are accepted (--max-upload-seconds)", param="file", code="audio_too_long")
+        samples, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError) as e:
+        raise ApiError(400, f"the uploaded file is not audio libsndfile can read ({e}); send WAV, FLAC, OGG "
+                       "or MP3", param="file", code="invalid_audio") from None
+    return samples.mean(axis=1, dtype=np.float32), int(rate)
+
+
+def _parse_multipart(body: bytes, content_type: str) -> dict[str, tuple[str | None, bytes]]:
+    """{field name: (file name, bytes)} of a multipart/form-data body."""
+    head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1", "replace")
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
+    if not message.is_multipart() or message.defects:
+        raise ApiError(400, "malformed multipart/form-data body", code="malformed_multipart")
+    fields: dict[str, tuple[str | None, bytes]] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if isinstance(name, str):
+            fields[name] = (part.get_filename(), part.get_payload(decode=True) or b"")
+    return fields
+
+
+def _form_text(fields: dict[str, tuple[str | None, bytes]], name: str, *,
+               required: bool = True) -> str | None:
+    if name not in fields:
+        if required:
+            raise ApiError(400, f"missing form field {name!r}", param=name)
+        return None
+    try:
+        return fields[name][1].decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise ApiError(400, f"form field {name!r} is not UTF-8 text", param=name) from None
+
+
+def _check_name(name: object) -> None:
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+        raise ApiError(400, f"invalid voice name {name!r}: use 1-64 letters, digits, '.', '_' or '-', "
+                       "starting with a letter or digit (e.g. 'agent-anna')", param="name",
+                       code="invalid_voice")
+
+
+def _library_names(state: ServerState) -> set[str]:
+    return {info.name for info in state.library.list()}
+
+
+def _not_found(name: str, state: ServerState) -> ApiError:
+    speakers = ", ".join(state.tts.speakers) or "none"
+    return ApiError(404, f"no voice named {name!r}: not in the voice library (GET /v1/voices) and not a "
+                    f"built-in speaker ({speakers})", param="name", code="voice_not_found")
+

@@ -1,0 +1,236 @@
+"""`WS /v1/stream`: text in as it arrives (e.g. LLM tokens), audio out as it is produced, with cancel.
+
+Client -> server (JSON text messages):
+    {"type": "start", "voice": "ryan", "language": "English", "sample_rate": 16000, "encoding": "pcm16", ...}
+        the options of POST /v1/audio/speech (no model/response_format/stream); with "text", that whole text
+        is spoken and no text messages follow
+    {"type": "text", "text": "Sure, I can"}      any fragments, in order
+    {"type": "end"}                              no more text: speak the rest and finish
+    {"type": "cancel"}                           stop now (barge-in): no audio after it, the slot is freed
+Server -> client:
+    {"type": "started", "sample_rate", "encoding", "voice_cache"}   the stream is open
+    binary messages                               raw audio in `encoding` at `sample_rate`, in order
+    {"type": "words", "words": [{"word", "start_s", "end_s"}]}      estimated word times, in order, each
+                                                  after the audio that covers it
+    {"type": "error", "status", "message", "param", "code"}        a refused message; the connection stays
+    {"type": "done", "status": "finished"|"cancelled"|"failed", "frames", "audio_s", "first_audio_s",
+     "generation_s", "xrt", "underruns", "underrun_s", "voice_cache"}   always the stream's last message;
+        times count from `start` (from the first text message when the text comes in messages)
+After `done` the connection can start another stream. A wrong API key is refused at the handshake (HTTP 401);
+a disconnect cancels the open stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from fastapi import APIRouter, WebSocket
+from starlette.responses import JSONResponse
+from starlette.websockets import WebSocketDisconnect
+
+from ..engine.stream import StreamState
+from ..errors import InvalidInputError
+from ..text.word_timing import WordTimer
+from ._limits import check_api_key
+from ._render import ENGINE_RATE, Renderer
+from ._requests import ApiError, parse_json, parse_stream_start
+from ._session import Session
+
+if TYPE_CHECKING:
+    from ._state import ServerState
+
+__all__ = ["router"]
+
+log = logging.getLogger("qwen3tts_realtime.server")
+
+router = APIRouter()
+
+_GONE = (WebSocketDisconnect, RuntimeError, OSError)  # what sending to a closed websocket raises
+
+
+@router.websocket("/v1/stream")
+async def stream_endpoint(ws: WebSocket) -> None:
+    state: ServerState = ws.app.state.server
+    try:
+        check_api_key(ws.headers, state.config.api_key)
+    except ApiError as e:
+        state.metrics.refused(e.status)
+        await ws.send_denial_response(JSONResponse(e.body(), status_code=e.status, headers=e.headers))
+        return
+    await ws.accept()
+    await _Connection(ws, state).run()
+
+
+@dataclass(eq=False)
+class _Open:
+    """The connection's current stream."""
+
+    session: Session
+    renderer: Renderer
+    words: WordTimer
+    text_chars: int = 0
+    pump: asyncio.Task | None = None
+    done: bool = False
+    ended: bool = False  # `end` received
+
+
+class _Connection:
+    def __init__(self, ws: WebSocket, state: ServerState) -> None:
+        self.ws, self.state = ws, state
+        self._send_lock = asyncio.Lock()  # the receive loop and the pump both send
+        self.current: _Open | None = None
+
+    async def run(self) -> None:
+        try:
+            while True:
+                message = await self.ws.receive()
+                if message["type"] == "websocket.disconnect":
+                    return
+                try:
+                    await self._handle(message)
+                except ApiError as e:
+                    self.state.metrics.refused(e.status)
+                    await self._send_json(e.event())
+        except _GONE:
+            return
+        finally:
+            current = self.current
+            if current is not None and not current.done:
+                current.session.close("disconnected")
+                if current.pump is not None:
+                    current.pump.cancel()
+
+    async def _handle(self, message: dict[str, Any]) -> None:
+        if message.get("text") is None:
+            raise ApiError(400, "binary messages are not accepted: send JSON text messages",
+                           code="binary_message")
+        if len(message["text"]) > self.state.config.max_body_bytes:
+            raise ApiError(413, f"message larger than {self.state.config.max_body_bytes} bytes "
+                           "(--max-body-bytes)", code="payload_too_large")
+        body = parse_json(message["text"])
+        kind = body.get("type")
+        if kind == "start":
+            await self._start(body)
+        elif kind == "text":
+            self._text(body)
+        elif kind == "end":
+            self._only(body, ("type",))
+            self._require_open("end").ended = True
+            if self.current.session.stream.incremental:
+                self.current.session.stream.end_input()
+        elif kind == "cancel":
+            self._only(body, ("type",))
+            if self.current is not None and not self.current.done:  # a cancel racing `done` is no error
+                self.current.session.stream.cancel()
+        else:
+            raise ApiError(400, f"type={kind!r}; accepted: 'start', 'text', 'end', 'cancel'", param="type")
+
+    async def _start(self, body: dict[str, Any]) -> None:
+        if self.current is not None and not self.current.done:
+            raise ApiError(409, "a stream is already open on this connection: send end or cancel and wait "
+                           "for its done message", param="type", code="stream_open")
+        req = parse_stream_start(body, self.state.rules)
+        session = await Session.open(self.state, req, "stream")
+        words = WordTimer()
+        if req.text is not None:
+            words.add_text(req.text)
+        current = self.current = _Open(session, Renderer("pcm", req.encoding, req.sample_rate, req.speed,
+                                                         streamed=True), words)
+        await self._send_json({"type": "started", "sample_rate": req.sample_rate, "encoding": req.encoding,
+                               "voice_cache": session.figures.voice_cache})
+        current.pump = asyncio.create_task(self._pump(current))
+
+    def _text(self, body: dict[str, Any]) -> None:
+        self._only(body, ("type", "text"))
+        current = self._require_open("text")
+        session = current.session
+        text = body.get("text")
+        if not isinstance(text, str):
+            raise ApiError(400, f"text={text!r}; give a string", param="text")
+        if not session.stream.incremental:
+            raise ApiError(409, "this stream was started with its whole text; start without text to send "
+                           "text messages", param="type", code="stream_has_text")
+        if current.ended:
+            raise ApiError(409, "text after end: the stream's text is complete", param="type",
+                           code="input_ended")
+        limit = self.state.config.max_text_chars
+        if current.text_chars + len(text) > limit:
+            raise ApiError(400, f"the stream's text would exceed {limit} characters (--max-text-chars); end "
+                           "it and start another", param="text", code="text_too_long")
+        if current.text_chars == 0:
+            session.figures.started = time.perf_counter()  # first audio counts from the first text
+        current.text_chars += len(text)
+        session.stream.push_text(text)
+        current.words.add_text(text)
+
+    async def _pump(self, current: _Open) -> None:
+        """The stream's audio and word times to the client, then its `done`."""
+        session, stream = current.session, current.session.stream
+        status, error = "failed", None
+        try:
+            async for chunk in stream:
+                data = current.renderer.push(chunk.audio)
+                session.add_chunk(chunk)
+                current.words.add_audio(chunk.audio.size / ENGINE_RATE / session.request.speed)
+                if data:
+                    await self._send_bytes(data)
+                await self._send_words(current.words)
+            if stream.state is StreamState.CANCELLED:
+                status = "cancelled"
+            else:
+                tail = current.renderer.finish()
+                if tail:
+                    await self._send_bytes(tail)
+                current.words.finish(session.figures.audio_s)
+                await self._send_words(current.words)
+                status = "finished"
+        except InvalidInputError as e:  # e.g. the input ended without any text
+            error = ApiError(400, str(e))
+        except _GONE:
+            status = "disconnected"
+        except Exception as e:
+            log.exception("websocket stream failed")
+            error = ApiError(500, f"generation failed: {e}", code="generation_failed")
+        finally:
+            session.close(status)
+            current.done = True
+        if status == "disconnected":
+            return
+        try:
+            if error is not None:
+                await self._send_json(error.event())
+            await self._send_json({"type": "done", "status": status, **session.figures.as_dict()})
+        except _GONE:
+            pass
+
+    async def _send_words(self, timer: WordTimer) -> None:
+        words = timer.ready()
+        if words:
+            await self._send_json({"type": "words", "words": [
+                {"word": w.word, "start_s": round(w.start_s, 3), "end_s": round(w.end_s, 3)} for w in words
+            ]})
+
+    def _require_open(self, what: str) -> _Open:
+        if self.current is None or self.current.done:
+            raise ApiError(409, f"{what} without an open stream: send start first", param="type",
+                           code="no_open_stream")
+        return self.current
+
+    @staticmethod
+    def _only(body: dict[str, Any], accepted: tuple[str, ...]) -> None:
+        unknown = sorted(set(body) - set(accepted))
+        if unknown:
+            raise ApiError(400, f"unknown field {unknown[0]!r} in a {body.get('type')!r} message; accepted: "
+                           f"{', '.join(accepted)}", param=unknown[0], code="unknown_field")
+
+    async def _send_json(self, message: dict[str, Any]) -> None:
+        async with self._send_lock:
+            await self.ws.send_json(message)
+
+    async def _send_bytes(self, data: bytes) -> None:
+        async with self._send_lock:
+            await self.ws.send_bytes(data)

@@ -1,0 +1,184 @@
+"""The LiveKit worker side: one shared engine per process, the plugin in LiveKit's namespace, the example.
+
+- `load_engine` returns one engine per (model, device, dtype) for the whole process, so jobs running as
+  threads (each with its own event loop) share it and their streams batch in the same engine steps.
+- `livekit.plugins.qwen3tts` is found where `python -m livekit.agents download-files` looks, next to
+  livekit-agents' own namespace; its `download_files` hook fetches hub weights and leaves folders alone.
+- `examples/livekit_agent.py`: `prewarm` loads the engine into `proc.userdata`, the server runs jobs as
+  threads, and `entrypoint` speaks its greeting through a real `AgentSession` whose audio goes to a capturing
+  sink. What needs a LiveKit server (or LiveKit Cloud) is left out: the room transport (`ctx.room`), and the
+  LiveKit Inference STT/LLM, which need credentials (the harness session keeps only the TTS).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import pkgutil
+import threading
+import time
+import types
+from pathlib import Path
+
+import pytest
+from livekit.agents import AgentSession, JobExecutorType, Plugin
+from livekit.agents.voice import io
+
+import qwen3tts_realtime.livekit as lk
+from qwen3tts_realtime import SamplingParams
+from qwen3tts_realtime.integrations.livekit import _engines
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "livekit_agent.py"
+
+
+@pytest.fixture
+def engines(monkeypatch):
+    """A fresh process-wide engine table, closed afterwards."""
+    table: dict = {}
+    monkeypatch.setattr(_engines, "_ENGINES", table)
+    yield table
+    for engine in table.values():
+        engine.close()
+
+
+def test_load_engine_is_one_engine_per_model_device_and_dtype(golden, engines):
+    folder = golden / "tiny" / "custom_voice"
+    first = lk.load_engine(folder, device="cpu", warmup=False)
+    assert lk.load_engine(str(folder), device="cpu", dtype="float32") is first  # same key, spelled otherwise
+    assert lk.load_engine(folder, device="cpu", dtype="float64", warmup=False) is not first
+    assert lk.TTS(engine=first, voice="ryan").model == "custom_voice"  # the model name LiveKit's metrics get
+
+
+def test_jobs_on_threads_share_the_engine_and_their_streams_batch(golden, engines):
+    engine = lk.load_engine(golden / "tiny" / "custom_voice", device="cpu")
+    barrier = threading.Barrier(2)
+    finals = []
+
+    async def job() -> None:  # one LiveKit job: its own thread, event loop and TTS, the process's engine
+        tts = lk.TTS(engine=lk.load_engine(golden / "tiny" / "custom_voice", device="cpu"), voice="ryan",
+                     language="en", sampling=SamplingParams.greedy(), max_new_frames=24)
+        barrier.wait()
+        async with tts.stream() as stream:
+            stream.push_text("Hello there, how can I help you today?")
+            stream.end_input()
+            finals.append([ev async for ev in stream][-1].is_final)
+        await tts.aclose()
+
+    threads = [threading.Thread(target=asyncio.run, args=(job(),)) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert finals == [True, True]
+    assert list(engines.values()) == [engine]
+    assert 2 in engine.stats()["batch_sizes"]
+
+
+def test_the_plugin_lives_in_livekits_namespace_and_is_registered():
+    import livekit
+    import livekit.plugins
+    from livekit.plugins import qwen3tts
+
+    assert livekit.__file__ is None and livekit.plugins.__file__ is None  # namespaces, not shadowed
+    found = [m.name for m in pkgutil.iter_modules(livekit.plugins.__path__, "livekit.plugins.")]
+    assert "livekit.plugins.qwen3tts" in found  # what `python -m livekit.agents download-files` imports
+    assert qwen3tts.TTS is lk.TTS and qwen3tts.load_engine is lk.load_engine
+    [plugin] = [p for p in Plugin.registered_plugins if isinstance(p, lk.Qwen3TTSPlugin)]
+    assert plugin.title == "livekit.plugins.qwen3tts" and plugin.version == lk.__version__
+
+
+def test_download_files_fetches_hub_weights_and_leaves_folders_alone(golden, monkeypatch, tmp_path):
+    import huggingface_hub
+
+    calls = []
+
+    def snapshot_download(repo_id, revision=None):
+        calls.append((repo_id, revision))
+        return str(tmp_path)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
+    folder = golden / "tiny" / "custom_voice"
+    assert lk.download_files(folder) == folder and calls == []
+    assert lk.download_files("Qwen/Qwen3-TTS-12Hz-1.7B-Base", revision="main") == tmp_path
+    monkeypatch.delenv(lk.MODEL_ENV, raising=False)
+    lk.Qwen3TTSPlugin().download_files()  # the `download-files` hook: $QWEN3TTS_MODEL, else the default
+    monkeypatch.setenv(lk.MODEL_ENV, "Qwen/Qwen3-TTS-12Hz-0.6B-Base")
+    lk.Qwen3TTSPlugin().download_files()
+    assert calls == [("Qwen/Qwen3-TTS-12Hz-1.7B-Base", "main"), (lk.DEFAULT_MODEL, None),
+                     ("Qwen/Qwen3-TTS-12Hz-0.6B-Base", None)]
+
+
+class CaptureAudio(io.AudioOutput):
+    """An audio sink that keeps the frames and reports each segment played at once."""
+
+    def __init__(self) -> None:
+        super().__init__(label="capture", capabilities=io.AudioOutputCapabilities(pause=False))
+        self.frames = []
+        self.played = asyncio.Event()
+        self._position_s = 0.0
+        self._playing = False
+
+    async def capture_frame(self, frame) -> None:
+        await super().capture_frame(frame)
+        if not self._playing:
+            self._playing = True
+            self.on_playback_started(created_at=time.time())
+        self.frames.append(frame)
+        self._position_s += frame.duration
+
+    def flush(self) -> None:
+        super().flush()
+        if self._playing:
+            self._playing, position_s, self._position_s = False, self._position_s, 0.0
+            self.on_playback_finished(playback_position=position_s, interrupted=False)
+            self.played.set()
+
+    def clear_buffer(self) -> None:
+        pass
+
+
+def load_example():
+    spec = importlib.util.spec_from_file_location("livekit_agent_example", EXAMPLE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+async def test_the_example_worker_speaks_through_an_agent_session(golden, engines, monkeypatch):
+    monkeypatch.setenv(lk.MODEL_ENV, str(golden / "tiny" / "custom_voice"))
+    example = load_example()
+    server = example.server
+    assert server._setup_fnc is example.prewarm and server._job_executor_type is JobExecutorType.THREAD
+    assert server._initialize_process_timeout >= 60 and server._num_idle_processes == 1
+
+    sessions = []
+
+    class HarnessSession(AgentSession):
+        """The example's session minus what needs LiveKit Cloud: STT/LLM dropped, a capturing audio sink
+        instead of the room. Utterances are capped: random weights never end speech on their own."""
+
+        def __init__(self, *, stt, llm, tts) -> None:
+            tts.update_options(max_new_frames=24)
+            super().__init__(tts=tts)
+            self.output.audio = CaptureAudio()
+            sessions.append(self)
+
+        async def start(self, *, agent, room) -> None:
+            await super().start(agent=agent)
+
+    monkeypatch.setattr(example, "AgentSession", HarnessSession)
+    proc = types.SimpleNamespace(userdata={})
+    example.prewarm(proc)  # what the worker runs in each process before it takes jobs
+    assert proc.userdata["engine"] is lk.load_engine()
+    await example.entrypoint(types.SimpleNamespace(proc=proc, room=object()))
+
+    [session] = sessions
+    sink = session.output.audio
+    await asyncio.wait_for(sink.played.wait(), 60)
+    assert sink.frames and {(f.sample_rate, f.num_channels) for f in sink.frames} == {(24000, 1)}
+    frames_spoken = sum(f.samples_per_channel for f in sink.frames) / 1920  # the example samples: EOS may come early
+    assert frames_spoken == int(frames_spoken) and 2 <= frames_spoken <= 24
+    await asyncio.sleep(0.05)
+    said = [item.text_content for item in session.history.items if item.type == "message"]
+    assert said == [example.GREETING]
+    await session.aclose()

@@ -1,0 +1,107 @@
+"""`RemoteEngine`: the `TTSEngine` protocol over the server's websocket. Driven as the Pipecat service drives
+an engine (resolve the voice in a thread, open_stream, push_text, end_input, iterate), it yields the chunks
+the in-process engine yields for the same request; cancel frees the server's slot; refusals raise."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+
+from qwen3tts_realtime import InvalidInputError, SamplingParams
+from qwen3tts_realtime.client import RemoteEngine, RemoteEngineError, RemoteVoice
+from qwen3tts_realtime.engine.protocol import TTSEngine
+from qwen3tts_realtime.engine.stream import StreamState
+
+from .conftest import reference_audio
+
+FRAGMENTS = ["Sure, I can", " help with", " that."]
+
+
+@pytest.fixture
+def engine(server):
+    engine = RemoteEngine(server.url)
+    yield engine
+    engine.close()
+
+
+async def test_pipecat_style_incremental_usage(server, engine):
+    assert isinstance(engine, TTSEngine) and engine.sample_rate == 24000
+    await asyncio.to_thread(engine.warmup)
+    voice = await asyncio.to_thread(engine.resolve_voice, "ryan")
+    assert isinstance(voice, RemoteVoice) and (voice.kind, voice.name) == ("speaker", "ryan")
+    stream = engine.open_stream(voice, language="English", sampling=SamplingParams.greedy(),
+                                max_new_frames=12)
+    for fragment in FRAGMENTS:
+        stream.push_text(fragment)
+    stream.end_input()
+    chunks = [chunk async for chunk in stream]
+
+    local = server.tts.open_stream("ryan", language="English", sampling=SamplingParams.greedy(),
+                                   max_new_frames=12)
+    for fragment in FRAGMENTS:
+        local.push_text(fragment)
+    local.end_input()
+    expected = [chunk async for chunk in local]
+
+    audio = [c.audio for c in chunks if c.audio.size]
+    assert [a.size for a in audio] == [c.audio.size for c in expected]
+    assert np.array_equal(np.concatenate(audio), np.concatenate([c.audio for c in expected]))
+    assert [c.is_last for c in chunks] == [False] * (len(chunks) - 1) + [True]
+    assert [c.first_frame for c in chunks[:-1]] == [c.first_frame for c in expected]
+    assert stream.state is StreamState.FINISHED
+    with pytest.raises(InvalidInputError, match="after end_input"):
+        stream.push_text("more")
+
+
+def test_whole_text_from_a_thread(server, engine):
+    """Outside an event loop the stream is iterated with `for`, like Qwen3TTS.stream_sync."""
+    stream = engine.open_stream("eric", text="Hello there.", sampling=SamplingParams.greedy(),
+                                max_new_frames=8)
+    audio = np.concatenate([chunk.audio for chunk in stream])
+    assert np.array_equal(audio, reference_audio(server.tts, "Hello there.", "eric", max_frames=8))
+    assert engine.stats()["active_streams"] == 0
+    assert engine.model_type == "custom_voice" and engine.speakers == ["ryan", "eric"]
+
+
+async def test_cancel_frees_the_server_slot(server, engine):
+    stream = engine.open_stream("ryan", max_new_frames=400, chunk_frames=(1,))
+    stream.push_text("This is a long sentence that would go on for a while")
+    first = await anext(stream)
+    assert first.num_frames == 1 and not first.is_last
+    stream.cancel()
+    assert [chunk async for chunk in stream] == []
+    assert stream.state is StreamState.CANCELLED
+    await asyncio.to_thread(server.wait_idle, 5)
+
+
+async def test_refusals_raise(server, engine):
+    with pytest.raises(InvalidInputError, match="no voice named 'nobody'"):
+        await asyncio.to_thread(engine.resolve_voice, "nobody")
+    stream = engine.open_stream("nobody", text="Hi.")
+    with pytest.raises(InvalidInputError, match="unknown voice 'nobody'"):
+        await anext(stream)
+    stream = engine.open_stream("ryan", language="Klingon", text="Hi.")
+    with pytest.raises(InvalidInputError, match="language='Klingon'"):
+        await anext(stream)
+    unreachable = RemoteEngine("http://127.0.0.1:9")
+    stream = unreachable.open_stream("ryan", text="Hi.")
+    with pytest.raises(RemoteEngineError, match="cannot stream"):
+        await anext(stream)
+    with pytest.raises(RemoteEngineError, match="cannot reach"):
+        await asyncio.to_thread(unreachable.stats)
+    await unreachable.aclose()
+    with pytest.raises(RuntimeError, match="closed"):
+        unreachable.open_stream("ryan")
+
+
+async def test_wrong_key_and_capacity_are_remote_engine_errors(strict):
+    wrong = RemoteEngine(strict.url, api_key="wrong")
+    with pytest.raises(RemoteEngineError) as refused:
+        await anext(wrong.open_stream("ryan", text="Hi."))
+    assert refused.value.status == 401
+    with pytest.raises(RemoteEngineError) as refused:
+        await asyncio.to_thread(wrong.resolve_voice, "ryan")
+    assert refused.value.status == 401
+    await wrong.aclose()

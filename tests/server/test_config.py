@@ -1,0 +1,39 @@
+"""`serve` settings: flags over environment variables over the built-in defaults; the API key only from the
+environment; bad settings are clear errors."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from qwen3tts_realtime import InvalidInputError
+from qwen3tts_realtime.server import ServerConfig
+from qwen3tts_realtime.server._config import add_serve_arguments, config_from_args
+
+
+def parse(argv: list[str], environ: dict[str, str]) -> ServerConfig:
+    parser = argparse.ArgumentParser()
+    add_serve_arguments(parser, environ)
+    return config_from_args(parser.parse_args(argv), environ)
+
+
+def test_flags_environment_and_defaults():
+    config = parse([], {})
+    assert (config.host, config.port, config.max_streams, config.max_queue) == ("127.0.0.1", 8000, 16, 64)
+    assert config.api_key is None
+    assert config.model_names == ("qwen3-tts", "Qwen/Qwen3-TTS-12Hz-0.6B-CustomVoice")
+    env = {"QWEN3TTS_PORT": "9000", "QWEN3TTS_MAX_STREAMS": "4", "QWEN3TTS_API_KEY": "k1", "OTHER_KEY": "k2"}
+    config = parse(["--max-streams", "8"], env)
+    assert (config.port, config.max_streams, config.api_key) == (9000, 8, "k1")
+    assert parse(["--api-key-env", "OTHER_KEY"], env).api_key == "k2"
+    assert "k1" not in repr(parse([], env))
+
+
+def test_bad_settings():
+    with pytest.raises(SystemExit):
+        parse([], {"QWEN3TTS_PORT": "eighty"})
+    with pytest.raises(InvalidInputError, match="max_streams=0"):
+        parse(["--max-streams", "0"], {})
+    with pytest.raises(InvalidInputError, match="max_queue=-1"):
+        ServerConfig(max_queue=-1)

@@ -1,0 +1,136 @@
+"""WS /v1/stream against the real server: text sent in fragments gives the same audio as the whole text
+(streaming layout, greedy); `cancel` stops the audio and frees the slot; word times arrive in order, after
+the audio that covers them; a refused message leaves the connection usable; one connection runs several
+streams in turn."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import numpy as np
+import pytest
+from websockets.asyncio.client import connect
+
+from .conftest import GREEDY, reference_audio
+
+TEXT = "Hello there, how are you today?"
+FRAGMENTS = ["Hel", "lo the", "re, how", " are y", "ou today?"]
+
+
+async def run_stream(ws, start: dict, fragments: list[str] | None = None) -> tuple[list, dict]:
+    """Send a stream; returns (messages in order: bytes or dicts, the done event)."""
+    await ws.send(json.dumps({"type": "start", **start}))
+    for fragment in fragments or []:
+        await ws.send(json.dumps({"type": "text", "text": fragment}))
+    if fragments is not None:
+        await ws.send(json.dumps({"type": "end"}))
+    messages = []
+    while True:
+        message = await asyncio.wait_for(ws.recv(), 60)
+        messages.append(message if isinstance(message, bytes) else json.loads(message))
+        if isinstance(messages[-1], dict) and messages[-1]["type"] in ("done", "error"):
+            return messages, messages[-1]
+
+
+def audio_of(messages: list) -> np.ndarray:
+    return np.frombuffer(b"".join(m for m in messages if isinstance(m, bytes)), "<f4")
+
+
+START = {"voice": "ryan", "encoding": "float32", "max_frames": 15, **GREEDY}
+
+
+async def test_fragments_give_the_audio_of_the_whole_text(server):
+    async with connect(server.ws_url) as ws:
+        pieces, done = await run_stream(ws, START, FRAGMENTS)
+        assert done["status"] == "finished"
+        whole, done_whole = await run_stream(ws, START, [TEXT])  # the same connection, a second stream
+        assert done_whole["status"] == "finished"
+    assert pieces[0] == {"type": "started", "sample_rate": 24000, "encoding": "float32", "voice_cache": "hit"}
+    expected = reference_audio(server.tts, TEXT, max_frames=15, non_streaming_layout=False)
+    assert np.array_equal(audio_of(pieces), expected)
+    assert np.array_equal(audio_of(whole), expected)
+    assert done["frames"] == expected.size // 1920 and done["audio_s"] == pytest.approx(expected.size / 24000)
+
+
+async def test_start_with_the_whole_text_is_sentence_mode(server):
+    async with connect(server.ws_url) as ws:
+        messages, done = await run_stream(ws, {**START, "text": "Hello there."})
+    assert done["status"] == "finished"
+    assert np.array_equal(audio_of(messages), reference_audio(server.tts, "Hello there.", max_frames=15))
+
+
+async def test_word_times_arrive_in_order_after_their_audio(server):
+    async with connect(server.ws_url) as ws:
+        messages, done = await run_stream(ws, {**START, "encoding": "pcm16", "sample_rate": 16000}, FRAGMENTS)
+    words, audio_s, previous_end = [], 0.0, 0.0
+    for m in messages:
+        if isinstance(m, bytes):
+            audio_s += len(m) / 2 / 16000
+        elif m["type"] == "words":
+            for w in m["words"]:
+                assert previous_end <= w["start_s"] + 1e-9 and w["start_s"] <= w["end_s"]
+                assert w["end_s"] <= audio_s + 0.01  # only words the audio already sent covers
+                previous_end = w["end_s"]
+                words.append(w["word"])
+    assert words == TEXT.split()
+    assert previous_end == pytest.approx(done["audio_s"], abs=0.01)
+    assert messages[-1] is done
+
+
+async def test_cancel_stops_the_audio_and_frees_the_slot(server):
+    async with connect(server.ws_url) as ws:
+        await ws.send(json.dumps({"type": "start", **START, "max_frames": 400, "chunk_frames": [1]}))
+        await ws.send(json.dumps({"type": "text", "text": "This long sentence would go on for a while"}))
+        audio_before = 0
+        while audio_before == 0:
+            message = await asyncio.wait_for(ws.recv(), 60)
+            audio_before += isinstance(message, bytes)
+        await ws.send(json.dumps({"type": "cancel"}))
+        after = []
+        while True:
+            message = await asyncio.wait_for(ws.recv(), 60)
+            after.append(message)
+            if isinstance(message, str) and json.loads(message)["type"] == "done":
+                break
+        done = json.loads(after[-1])
+        assert done["status"] == "cancelled"
+        assert sum(isinstance(m, bytes) for m in after) <= 2  # at most what was already on its way
+        assert done["frames"] < 20
+        server.wait_idle(timeout_s=5)
+        # the connection goes on: a new stream works
+        messages, done = await run_stream(ws, {**START, "text": "Hi."})
+        assert done["status"] == "finished" and audio_of(messages).size > 0
+
+
+async def test_refused_messages_keep_the_connection(server):
+    async with connect(server.ws_url) as ws:
+        async def refused(message: str | bytes) -> dict:
+            await ws.send(message)
+            event = json.loads(await asyncio.wait_for(ws.recv(), 30))
+            assert event["type"] == "error"
+            return event
+
+        assert (await refused("{not json"))["code"] == "malformed_json"
+        assert (await refused(b"\x00\x01"))["code"] == "binary_message"
+        assert (await refused(json.dumps({"type": "text", "text": "hi"})))["code"] == "no_open_stream"
+        assert (await refused(json.dumps({"type": "dance"})))["param"] == "type"
+        event = await refused(json.dumps({"type": "start", "voice": "nobody"}))
+        assert event["status"] == 400 and "unknown voice 'nobody'" in event["message"]
+        event = await refused(json.dumps({"type": "start", "voice": "ryan", "sample_rate": 44100}))
+        assert event["param"] == "sample_rate" and "8000, 16000, 24000, 48000" in event["message"]
+        event = await refused(json.dumps({"type": "start", "voice": "ryan", "response_format": "wav"}))
+        assert event["code"] == "unknown_field"
+        messages, done = await run_stream(ws, {**START, "text": "Hi."})
+        assert done["status"] == "finished"
+        server.wait_idle(timeout_s=5)
+
+
+async def test_input_ended_without_text_fails_the_stream(server):
+    async with connect(server.ws_url) as ws:
+        messages, _ = await run_stream(ws, START, [])
+        errors = [m for m in messages if isinstance(m, dict) and m["type"] == "error"]
+        assert errors and "without any text" in errors[0]["message"]
+        done = json.loads(await asyncio.wait_for(ws.recv(), 30))
+        assert done["type"] == "done" and done["status"] == "failed"
+    server.wait_idle(timeout_s=5)
