@@ -345,11 +345,14 @@ class _RemoteStream:
                 self.channel.deliver(_error(event.get("status") or 500, event.get("message", "")))
                 return
             if kind == "done":
-                if event.get("status") == "finished":
+                status = event.get("status")
+                if status == "finished":
                     end = AudioChunk(np.zeros(0, np.float32), first_frame, 0, True, SAMPLE_RATE)
                     self.channel.deliver(end)
-                elif event.get("status") == "failed":
+                elif status == "failed":
                     self.channel.deliver(RemoteEngineError("the server's stream failed", 500))
+                else:  # ended by the server (e.g. shutting down): a no-op when the caller cancelled it
+                    self.channel.deliver(RemoteEngineError(f"the server ended the stream ({status})"))
                 return
         self.channel.deliver(RemoteEngineError("the server closed the stream before its end"))
 

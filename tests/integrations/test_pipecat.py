@@ -15,6 +15,10 @@ Specs:
   new voice; voice-library names resolve through the library.
 - `model=` loads in a thread (the event loop keeps running) and the service closes what it loaded;
   CancelFrame leaves no stream running; one engine serves two pipelines at once.
+
+Every test that drives an engine runs twice (`backend`): on the in-process engine, and on a `RemoteEngine`
+through a real speech server around the same tiny checkpoint, with the same assertions; what only the engine
+sees (its step count at a cancel, its streams' states) is read from the model behind the server.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -53,6 +58,7 @@ from pipecat.workers.runner import WorkerRunner
 
 from qwen3tts_realtime import InvalidInputError, Qwen3TTS, SamplingParams, VoiceLibrary
 from qwen3tts_realtime.audio import StreamResampler, to_pcm16
+from qwen3tts_realtime.engine.protocol import TTSEngine
 from qwen3tts_realtime.engine.stream import StreamState
 from qwen3tts_realtime.pipecat import Qwen3TTSService, model_language
 
@@ -69,11 +75,67 @@ def tiny(golden):
     tts.close()
 
 
-class RecordingEngine:
-    """A `TTSEngine` that forwards to a real one and records every stream it opens (voice, args, pushed
-    text, and the engine's step count when the stream was cancelled while still open)."""
+@dataclass
+class Backend:
+    """What a test gives the service as its engine, and the in-process model doing that engine's work.
 
-    def __init__(self, inner: Qwen3TTS) -> None:
+    in_process: `engine` is the module's `tiny` model itself. remote: `engine` is a `RemoteEngine` on a real
+    server (`remote_server`, started once per module around the same tiny checkpoint) and `model` is the
+    server's model. `served` lists the streams opened on `model` during the test (warm-ups aside), each with
+    the engine's step count when it was cancelled while still open: the engine-side view of a stream, which
+    a remote client cannot see directly.
+    """
+
+    kind: str
+    engine: TTSEngine
+    model: Qwen3TTS
+    served: list[dict]
+
+    def stats(self) -> dict:
+        """The statistics of the engine doing the work (remote: the server's `GET /v1/stats`)."""
+        return self.engine.stats()
+
+
+def record_served(model: Qwen3TTS, served: list[dict]):
+    """An `open_stream` for `model` that records each stream it opens (warm-ups aside) in `served`."""
+    open_stream = model.open_stream
+
+    def recording_open_stream(voice, **kwargs):
+        stream = open_stream(voice, **kwargs)
+        if kwargs.get("max_new_frames") == 1:  # the service's warm-up
+            return stream
+        rec = {"stream": stream, "steps_at_cancel": None}
+        cancel = stream.cancel
+
+        def cancel_and_note() -> None:
+            if stream.state is StreamState.OPEN and rec["steps_at_cancel"] is None:
+                rec["steps_at_cancel"] = model.stats()["steps"]
+            cancel()
+
+        stream.cancel = cancel_and_note
+        served.append(rec)
+        return stream
+
+    return recording_open_stream
+
+
+@pytest.fixture(params=["in_process", "remote"])
+def backend(request, tiny, monkeypatch) -> Backend:
+    """Each test runs with the in-process engine and with the remote one (see `Backend`)."""
+    if request.param == "in_process":
+        engine, model = tiny, tiny
+    else:
+        engine, model = request.getfixturevalue("remote_engine"), request.getfixturevalue("remote_server").tts
+    served: list[dict] = []
+    monkeypatch.setitem(vars(model), "open_stream", record_served(model, served))  # undone: the method again
+    return Backend(request.param, engine, model, served)
+
+
+class RecordingEngine:
+    """A `TTSEngine` that forwards to a real one (in-process or remote) and records every stream it opens
+    (voice, args, pushed text)."""
+
+    def __init__(self, inner: TTSEngine) -> None:
         self.inner = inner
         self.opened: list[dict] = []
 
@@ -83,19 +145,14 @@ class RecordingEngine:
 
     def open_stream(self, voice, **kwargs):
         stream = self.inner.open_stream(voice, **kwargs)
-        rec = {"voice": voice, "stream": stream, "pushed": [], "steps_at_cancel": None, **kwargs}
-        push, cancel = stream.push_text, stream.cancel
+        rec = {"voice": voice, "stream": stream, "pushed": [], **kwargs}
+        push = stream.push_text
 
         def push_text(fragment: str) -> None:
             rec["pushed"].append(fragment)
             push(fragment)
 
-        def cancel_and_note() -> None:
-            if stream.state is StreamState.OPEN and rec["steps_at_cancel"] is None:
-                rec["steps_at_cancel"] = self.inner.stats()["steps"]
-            cancel()
-
-        stream.push_text, stream.cancel = push_text, cancel_and_note
+        stream.push_text = push_text
         if kwargs.get("max_new_frames") != 1:  # not the warm-up
             self.opened.append(rec)
         return stream
@@ -264,8 +321,8 @@ def engine_output(tts: Qwen3TTS, text: str, sample_rate: int, max_new_frames: in
 # ---- turns ------------------------------------------------------------------------------------------------
 
 
-async def test_token_mode_streams_a_turn_into_one_engine_stream(tiny):
-    engine = RecordingEngine(tiny)
+async def test_token_mode_streams_a_turn_into_one_engine_stream(backend):
+    engine = RecordingEngine(backend.engine)
     tts = service(engine, TOKEN, max_new_frames=None)
     word_times = record_word_times(tts)
 
@@ -288,11 +345,11 @@ async def test_token_mode_streams_a_turn_into_one_engine_stream(tiny):
     assert any(isinstance(d, TTSUsageMetricsData) and d.value == len(TEXT) for d in metrics)
     assert not any(isinstance(d, ProcessingMetricsData) and d.value > 0 for d in metrics)
     assert not of(up, ErrorFrame)
-    assert tiny.stats()["active_streams"] == 0
+    assert backend.stats()["active_streams"] == 0
 
 
-async def test_sentence_mode_speaks_each_sentence_with_its_own_stream(tiny):
-    engine = RecordingEngine(tiny)
+async def test_sentence_mode_speaks_each_sentence_with_its_own_stream(backend):
+    engine = RecordingEngine(backend.engine)
     tts = service(engine, SENTENCE)
     word_times = record_word_times(tts)
 
@@ -310,8 +367,8 @@ async def test_sentence_mode_speaks_each_sentence_with_its_own_stream(tiny):
 
 
 @pytest.mark.parametrize("sample_rate", [8000, 16000, 24000])
-async def test_output_is_the_engine_output_at_the_pipeline_rate(tiny, sample_rate):
-    tts = service(tiny, SENTENCE, max_new_frames=10)
+async def test_output_is_the_engine_output_at_the_pipeline_rate(backend, tiny, sample_rate):
+    tts = service(backend.engine, SENTENCE, max_new_frames=10)
 
     down, _ = await run_test(
         tts, frames_to_send=[TTSSpeakFrame("Hello there.")], pipeline_params=params(sample_rate)
@@ -321,10 +378,10 @@ async def test_output_is_the_engine_output_at_the_pipeline_rate(tiny, sample_rat
     np.testing.assert_array_equal(pcm(down), engine_output(tiny, "Hello there.", sample_rate, 10))
 
 
-async def test_speed_changes_the_duration_not_the_rate(tiny):
+async def test_speed_changes_the_duration_not_the_rate(backend):
     normal, fast = (
-        service(tiny, SENTENCE, max_new_frames=10),
-        service(tiny, SENTENCE, max_new_frames=10, speed=2.0),
+        service(backend.engine, SENTENCE, max_new_frames=10),
+        service(backend.engine, SENTENCE, max_new_frames=10, speed=2.0),
     )
     frames = [TTSSpeakFrame("Hello there.")]
     down_normal, _ = await run_test(normal, frames_to_send=frames, pipeline_params=params(16000))
@@ -337,8 +394,8 @@ async def test_speed_changes_the_duration_not_the_rate(tiny):
 
 
 @pytest.mark.parametrize("mode", [TOKEN, SENTENCE])
-async def test_interruption_stops_audio_and_cancels_the_stream(tiny, mode):
-    engine = RecordingEngine(tiny)
+async def test_interruption_stops_audio_and_cancels_the_stream(backend, mode):
+    engine = RecordingEngine(backend.engine)
     tts = service(engine, mode, max_new_frames=40)
     long_text = (
         "One two three. Four five six. Seven eight nine. Ten eleven twelve. Thirteen fourteen fifteen."
@@ -346,12 +403,15 @@ async def test_interruption_stops_audio_and_cancels_the_stream(tiny, mode):
     turn = llm_turn(long_text)[:-1] if mode is TOKEN else [TTSSpeakFrame(long_text)]  # token turn: no end
 
     async def check_cancelled(frames: list[Frame]) -> None:
-        rec = engine.opened[0]
-        assert rec["stream"].state is StreamState.CANCELLED and rec["steps_at_cancel"] is not None
+        # The turn's stream as the service holds it, and as the engine holds it (in-process: the same one;
+        # remote: the server's stream, cancelled when the client's cancel arrives).
+        rec, served = engine.opened[0], backend.served[0]
+        assert rec["stream"].state is StreamState.CANCELLED
+        assert served["stream"].state is StreamState.CANCELLED and served["steps_at_cancel"] is not None
         async with asyncio.timeout(5):
-            while tiny.stats()["active_streams"]:
+            while backend.stats()["active_streams"]:
                 await asyncio.sleep(0.005)
-        assert tiny.stats()["steps"] - rec["steps_at_cancel"] <= 1  # freed within one step
+        assert backend.stats()["steps"] - served["steps_at_cancel"] <= 1  # freed within one step
 
     down, up = await drive(
         tts,
@@ -370,8 +430,8 @@ async def test_interruption_stops_audio_and_cancels_the_stream(tiny, mode):
     assert not of(up, ErrorFrame)
 
 
-async def test_uninterruptible_speak_frame_is_spoken_to_the_end(tiny):
-    engine = RecordingEngine(tiny)
+async def test_uninterruptible_speak_frame_is_spoken_to_the_end(backend):
+    engine = RecordingEngine(backend.engine)
     tts = service(engine, TOKEN, max_new_frames=30)
     speak = TTSSpeakFrame("Hello there, how are you today?")
     speak.interruptible = False
@@ -385,8 +445,8 @@ async def test_uninterruptible_speak_frame_is_spoken_to_the_end(tiny):
     assert not of(up, ErrorFrame)
 
 
-async def test_cancel_frame_cancels_the_stream(tiny):
-    engine = RecordingEngine(tiny)
+async def test_cancel_frame_cancels_the_stream(backend):
+    engine = RecordingEngine(backend.engine)
     tts = service(engine, TOKEN, max_new_frames=None)
 
     await drive(
@@ -397,15 +457,15 @@ async def test_cancel_frame_cancels_the_stream(tiny):
 
     assert engine.opened[0]["stream"].state is StreamState.CANCELLED
     async with asyncio.timeout(5):
-        while tiny.stats()["active_streams"]:
+        while backend.stats()["active_streams"]:
             await asyncio.sleep(0.005)
 
 
 # ---- voices and settings -----------------------------------------------------------------------------------
 
 
-async def test_bad_settings_are_error_frames_and_open_no_audio_context(tiny):
-    engine = RecordingEngine(tiny)
+async def test_bad_settings_are_error_frames_and_open_no_audio_context(backend):
+    engine = RecordingEngine(backend.engine)
     tts = service(engine, TOKEN, voice="nobody")
     update = Qwen3TTSService.Settings
 
@@ -433,8 +493,8 @@ async def test_bad_settings_are_error_frames_and_open_no_audio_context(tiny):
 
 
 @pytest.mark.parametrize("mode", [TOKEN, SENTENCE])
-async def test_voice_change_mid_turn_opens_a_new_context(tiny, mode):
-    engine = RecordingEngine(tiny)
+async def test_voice_change_mid_turn_opens_a_new_context(backend, mode):
+    engine = RecordingEngine(backend.engine)
     tts = service(engine, mode)
     change = TTSUpdateSettingsFrame(delta=Qwen3TTSService.Settings(voice="eric"))
     tokens = [LLMTextFrame(t) for t in ["Hello", " there.", " How", " are", " you?"]]
@@ -464,10 +524,10 @@ async def test_voice_change_mid_turn_opens_a_new_context(tiny, mode):
     assert not of(up, ErrorFrame)
 
 
-async def test_voice_library_names_are_resolved_through_the_library(tiny, tmp_path):
+async def test_voice_library_names_are_resolved_through_the_library(backend, tiny, tmp_path):
     library = VoiceLibrary(tiny, cache_dir=tmp_path)
     library.add("agent-anna", tiny.speaker("eric"))
-    engine = RecordingEngine(tiny)
+    engine = RecordingEngine(backend.engine)
     tts = Qwen3TTSService(
         engine=engine,
         voice_library=library,
@@ -481,6 +541,8 @@ async def test_voice_library_names_are_resolved_through_the_library(tiny, tmp_pa
     assert engine.opened[0]["voice"] is library.get("agent-anna") and not of(up, ErrorFrame)
 
 
+# In-process only: `model=` makes the service load a checkpoint in this process; a remote engine is always
+# given (`engine=`), which the tests above drive.
 async def test_model_loads_in_a_thread_and_is_closed_with_the_pipeline(golden, monkeypatch):
     load = Qwen3TTS.from_pretrained
 
@@ -517,6 +579,7 @@ async def test_model_loads_in_a_thread_and_is_closed_with_the_pipeline(golden, m
     assert tts.engine is None  # the service loaded it, so it closed it
 
 
+# No engine is used (`engine=object()`): nothing here differs between an in-process and a remote engine.
 def test_languages_map_to_the_model_languages():
     assert model_language(Language.EN_GB) == "English"
     assert model_language(Language.ZH_CN) == "Chinese"
@@ -537,17 +600,17 @@ def test_languages_map_to_the_model_languages():
         Qwen3TTSService(settings=Qwen3TTSService.Settings(voice="ryan"))
 
 
-async def test_one_engine_serves_two_pipelines_at_once(tiny):
+async def test_one_engine_serves_two_pipelines_at_once(backend):
     frames = [TTSSpeakFrame("Hello there.")]
     (down_a, _), (down_b, _) = await asyncio.gather(
         run_test(
-            service(tiny, TOKEN, max_new_frames=15), frames_to_send=frames, pipeline_params=params(16000)
+            service(backend.engine, TOKEN, max_new_frames=15), frames_to_send=frames, pipeline_params=params(16000)
         ),
         run_test(
-            service(tiny, TOKEN, max_new_frames=15, voice="eric"),
+            service(backend.engine, TOKEN, max_new_frames=15, voice="eric"),
             frames_to_send=frames,
             pipeline_params=params(8000),
         ),
     )
     assert len(pcm(down_a)) > 0 and len(pcm(down_b)) > 0
-    assert tiny.stats()["active_streams"] == 0
+    assert backend.stats()["active_streams"] == 0

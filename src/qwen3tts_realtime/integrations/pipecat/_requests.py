@@ -77,6 +77,7 @@ class EngineAccess:
             self._stream_args["chunk_frames"] = chunk_frames
         self._voices: dict[str, VoiceProfile] = {}  # resolved names
         self._styled: dict[tuple[VoiceProfile, str], VoiceProfile] = {}  # voice + instruct
+        self._size: str | None = None  # the engine's model size, once known
 
     @property
     def sample_rate(self) -> int:
@@ -153,10 +154,17 @@ class EngineAccess:
                 "(CustomVoice) and designed voices (VoiceDesign); a clone takes its style from its "
                 "reference audio"
             )
-        if base.kind == "speaker" and getattr(self.engine, "model_size", None) == "0b6":
+        if base.kind == "speaker" and await self._model_size() == "0b6":
             log.warning("the 0.6B CustomVoice model ignores instruct (as officially); use a 1.7B one")
             return base
         styled = self._styled.get((base, instruct))
         if styled is None:
             styled = self._styled[base, instruct] = dataclasses.replace(base, instruct=instruct)
         return styled
+
+    async def _model_size(self) -> str | None:
+        """The engine's `model_size` ("0b6" | "1b7"; None when it has none), read once in a thread: a remote
+        engine asks its server (a blocking HTTP request)."""
+        if self._size is None:
+            self._size = await asyncio.to_thread(getattr, self.engine, "model_size", None)
+        return self._size
