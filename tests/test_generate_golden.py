@@ -23,15 +23,8 @@ CASES = golden_cases("generate")
 
 
 @pytest.fixture(scope="module")
-def models(golden):
-    loaded: dict[tuple[str, str], Qwen3TTS] = {}
-
-    def get(kind: str, dtype: str = "float32") -> Qwen3TTS:
-        if (kind, dtype) not in loaded:
-            loaded[kind, dtype] = Qwen3TTS.from_pretrained(golden / "tiny" / kind, dtype=dtype)
-        return loaded[kind, dtype]
-
-    return get
+def models(golden_models):
+    return golden_models
 
 
 def voice_for(tts: Qwen3TTS, call: dict) -> VoiceProfile:

@@ -21,17 +21,8 @@ SCHEDULES = [(1,), (1, 2, 4, 8), (3,)]
 
 
 @pytest.fixture(scope="module")
-def models(golden):
-    loaded: dict[tuple[str, str], Qwen3TTS] = {}
-
-    def get(kind: str, dtype: str = "float32") -> Qwen3TTS:
-        if (kind, dtype) not in loaded:
-            loaded[kind, dtype] = Qwen3TTS.from_pretrained(golden / "tiny" / kind, dtype=dtype)
-        return loaded[kind, dtype]
-
-    yield get
-    for tts in loaded.values():
-        tts.close()
+def models(golden_models):
+    return golden_models
 
 
 def request_args(call: dict) -> dict:

@@ -5,38 +5,7 @@ so `python -m livekit.agents download-files` fetches the model's weights. `livek
 are namespace packages shared with livekit-agents: they have no `__init__.py` here.
 """
 
-from qwen3tts_realtime.livekit import (
-    DEFAULT_MODEL,
-    MODEL_ENV,
-    MODEL_LANGUAGES,
-    TTS,
-    ChunkedStream,
-    Qwen3Language,
-    Qwen3TTSPlugin,
-    SynthesizeStream,
-    TTSOptions,
-    VoiceLibraryLike,
-    __version__,
-    default_model,
-    download_files,
-    load_engine,
-    model_language,
-)
+from qwen3tts_realtime import livekit as _livekit
+from qwen3tts_realtime.livekit import *  # noqa: F403 - the same public names
 
-__all__ = [
-    "DEFAULT_MODEL",
-    "MODEL_ENV",
-    "MODEL_LANGUAGES",
-    "ChunkedStream",
-    "Qwen3Language",
-    "Qwen3TTSPlugin",
-    "SynthesizeStream",
-    "TTS",
-    "TTSOptions",
-    "VoiceLibraryLike",
-    "__version__",
-    "default_model",
-    "download_files",
-    "load_engine",
-    "model_language",
-]
+__all__ = list(_livekit.__all__)
