@@ -99,6 +99,8 @@ def main() -> None:
     parser.add_argument("--streams", type=int, nargs="+", default=[1, 2, 4, 8, 16])
     parser.add_argument("--frames", type=int, default=24)
     parser.add_argument("--llm-rates", type=float, nargs="*", default=[20.0, 60.0])
+    parser.add_argument("--start-tokens", type=int, nargs="*", default=[1, 4, 8],
+                        help="start policies to compare on one LLM-fed stream (committed tokens before speaking)")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--device", default="cpu")
@@ -115,12 +117,20 @@ def main() -> None:
         for n in args.streams:
             waves.append(run_wave(tts, voice, n, args.frames, rate))
             print(waves[-1])
+    policies = []
+    for start_tokens in args.start_tokens:
+        tts.engine.start_tokens = start_tokens
+        for rate in args.llm_rates:
+            wave = run_wave(tts, voice, 1, args.frames, rate)
+            policies.append({"start_tokens": start_tokens, **wave})
+            print(policies[-1])
     one = next(w for w in waves if w["streams"] == 1 and w["llm_tokens_per_s"] is None)
     for w in waves:
         w["aggregate_vs_one_stream"] = w["aggregate_audio_s_per_s"] / one["aggregate_audio_s_per_s"]
     save(f"concurrency-{args.config}-{args.device}-{args.dtype}", {
         "benchmark": "concurrency", "config": args.config, "frames_per_stream": args.frames,
         "dtype": args.dtype, "device": args.device, "machine": machine(), "waves": waves,
+        "start_policies": policies,
         "engine_stats": tts.stats(),
     })
     tts.close()
