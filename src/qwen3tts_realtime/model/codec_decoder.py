@@ -18,6 +18,9 @@ State size per stream (float32, the real decoder): the key/value cache is 8 laye
 ConvNeXt 2 × 6 × 1024, decoder.0 6 × 1024, per decoder block 1 transposed-conv input sample plus 6 + 18 + 54
 samples for the dilated convs, final conv 6 × 96). About 5.2 MB per stream.
 
+Cost on CPU: a step reads all ~106 M weights (420 MB in float32) whatever its size, so one frame per call is
+weight-bandwidth bound; decoding a few frames per call, or several streams per batch, amortises that.
+
 What this module does not do: load checkpoints, pick devices, batch streams or compile; the engine does.
 """
 
@@ -44,13 +47,8 @@ from .config import CodecDecoderConfig
 
 __all__ = ["CodecDecoder", "CodecDecoderState", "validate_codes"]
 
-NUM_CODE_GROUPS = 16
-CODEBOOK_SIZE = 2048
 
-
-def validate_codes(
-    codes: Any, num_groups: int = NUM_CODE_GROUPS, codebook_size: int = CODEBOOK_SIZE
-) -> Tensor:
+def validate_codes(codes: Any, num_groups: int = 16, codebook_size: int = 2048) -> Tensor:
     """Check codec codes and return them as an int64 tensor [B, T, num_groups].
 
     Args:
@@ -159,7 +157,6 @@ class CodecDecoder(nn.Module):
     def __init__(self, config: CodecDecoderConfig) -> None:
         super().__init__()
         self.config = config
-        self.samples_per_frame = config.samples_per_frame
         self.quantizer = SplitResidualVQ(config)
         self.pre_conv = CausalConv1d(config.codebook_dim, config.latent_dim, 3)
         self.pre_transformer = DecoderTransformer(config)
