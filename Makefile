@@ -24,3 +24,30 @@ $(STAMP): pyproject.toml
 
 clean:
 	rm -rf $(VENV)
+
+# ---- peers benchmark: the official qwen-tts package side by side with ours (benchmarks/peers.py) ----------------
+# The official package lives in its own venv (never a dependency of ours). torch first (the local CPU build), then
+# qwen-tts without its deps (its torchaudio/gradio pins do not fit torch 2.13; official_run.py stubs torchaudio),
+# then the deps its 12 Hz path needs.
+OFFICIAL_VENV := benchmarks/.cache/official-venv
+OFFICIAL_STAMP := $(OFFICIAL_VENV)/.installed
+BENCH_THREADS ?= 2
+PEERS_FRAMES ?= 16
+
+.PHONY: bench-peers bench-peers-smoke
+
+$(OFFICIAL_STAMP):
+	test -x $(OFFICIAL_VENV)/bin/python || $(PYTHON) -m venv $(OFFICIAL_VENV)
+	$(OFFICIAL_VENV)/bin/python -m pip install --quiet torch==2.13.0
+	$(OFFICIAL_VENV)/bin/python -m pip install --quiet --no-deps qwen-tts==0.1.1
+	$(OFFICIAL_VENV)/bin/python -m pip install --quiet transformers==4.57.3 accelerate==1.12.0 librosa soundfile \
+		sox onnxruntime einops
+	touch $(OFFICIAL_STAMP)
+
+bench-peers: $(STAMP) $(OFFICIAL_STAMP)
+	OMP_NUM_THREADS=$(BENCH_THREADS) $(PY) benchmarks/peers.py --config 0.6B-CustomVoice \
+		--frames $(PEERS_FRAMES) --threads $(BENCH_THREADS)
+
+bench-peers-smoke: $(STAMP) $(OFFICIAL_STAMP)
+	OMP_NUM_THREADS=$(BENCH_THREADS) $(PY) benchmarks/peers.py --config tiny-custom_voice \
+		--frames $(PEERS_FRAMES) --threads $(BENCH_THREADS)

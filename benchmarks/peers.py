@@ -41,15 +41,23 @@ OFFICIAL_RUN = HERE / "peers" / "official_run.py"
 OFFICIAL_PYTHON = HERE / ".cache" / "official-venv" / "bin" / "python"
 
 
-def peak_rss_bytes() -> int:
-    """This process's peak RSS (VmHWM; the same measure as official_run.py)."""
+def rss_bytes(field: str = "VmRSS") -> int | None:
+    """A /proc/self/status memory figure in bytes (VmRSS: now; VmHWM: peak)."""
     try:
         with open("/proc/self/status") as f:
             for line in f:
-                if line.startswith("VmHWM:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1]) * 1024
     except OSError:
         pass
+    return None
+
+
+def peak_rss_bytes() -> int:
+    """This process's peak RSS (VmHWM; the same measure as official_run.py)."""
+    peak = rss_bytes("VmHWM")
+    if peak is not None:
+        return peak
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: kB
 
 
@@ -146,6 +154,7 @@ def run_ours(folder: Path, frames: int, repeats: int) -> dict:
         "load_s": load_s,
         "peak_rss_before_load_bytes": rss_before_load,
         "peak_rss_bytes": peak_rss_bytes(),
+        "rss_after_runs_bytes": rss_bytes(),
         "runs": runs,
     }
     tts.close()
@@ -225,6 +234,7 @@ def ratios(ours: dict, official: dict) -> dict:
         "xrt_offline": mean([r["offline"]["xrt_audio_s_per_wall_s"] for r in o])
         / mean([r["xrt_audio_s_per_wall_s"] for r in f]),
         "peak_rss": ours["peak_rss_bytes"] / official["peak_rss_bytes"],
+        "rss_after_runs": ours["rss_after_runs_bytes"] / official["rss_after_runs_bytes"],
         "peak_rss_above_imports": (ours["peak_rss_bytes"] - ours["peak_rss_before_load_bytes"])
         / (official["peak_rss_bytes"] - official["peak_rss_before_load_bytes"]),
     }
@@ -269,6 +279,8 @@ def markdown(result: dict) -> str:
          f"{r['xrt_stream']:.3f} stream, {r['xrt_offline']:.3f} offline"),
         ("peak RSS (process)", f"{off['peak_rss_bytes'] / gib:.2f} GiB", f"{ours['peak_rss_bytes'] / gib:.2f} GiB",
          f"{r['peak_rss']:.3f}"),
+        ("RSS after the runs", f"{off['rss_after_runs_bytes'] / gib:.2f} GiB",
+         f"{ours['rss_after_runs_bytes'] / gib:.2f} GiB", f"{r['rss_after_runs']:.3f}"),
         ("peak RSS above imports", f"{(off['peak_rss_bytes'] - off['peak_rss_before_load_bytes']) / gib:.2f} GiB",
          f"{(ours['peak_rss_bytes'] - ours['peak_rss_before_load_bytes']) / gib:.2f} GiB",
          f"{r['peak_rss_above_imports']:.3f}"),
@@ -298,8 +310,8 @@ def markdown(result: dict) -> str:
         "Load average (1 min) at start / after ours / after official: "
         + " / ".join("?" if v is None else f"{v[0]:.2f}" for v in result["load_average"].values())
         + f" on {m['logical_cores']} cores. Noisy shared machine: compare the ratios of one run, not absolute times "
-        "across runs; with other work running, 2-thread runs of the official code slow down far more than ours "
-        "(many small parallel regions wait on a descheduled thread).",
+        "across runs: with other work running, 2-thread runs swing widely (the official per-frame step measured "
+        "0.6 s to 3 s between runs on a loaded machine); repeat, and try `--threads 1`.",
         "",
     ]
     return "\n".join(lines)
@@ -311,6 +323,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=16, help="frames per request (fixed, greedy)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads on both sides (default: torch's)")
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--tag", default="", help="appended to the result names, e.g. t1 → peers-<config>-t1-...")
     parser.add_argument("--official-python", type=Path, default=OFFICIAL_PYTHON)
     args = parser.parse_args()
     if args.threads:
@@ -345,8 +358,9 @@ def main() -> None:
         "note": "random weights; greedy; ours runs first, then the official package in a subprocess (same machine, "
                 "same thread count); peak RSS is each whole process's VmHWM",
     }
-    save(f"peers-{args.config}-cpu-float32", result)
-    md = RESULTS / f"peers-{args.config}.md"
+    name = f"peers-{args.config}" + (f"-{args.tag}" if args.tag else "")
+    save(f"{name}-cpu-float32", result)
+    md = RESULTS / f"{name}.md"
     md.write_text(markdown(result))
     print(f"wrote {md}")
     print(json.dumps({"ratios": result["ratios"], "code_agreement": result["code_agreement"]}, indent=2))

@@ -70,16 +70,24 @@ class Timer:
         return seconds
 
 
-def peak_rss_bytes() -> int:
-    """This process's peak RSS: VmHWM (per address space, so reset by exec; ru_maxrss would inherit the peak of
-    the process that spawned us, as Linux keeps it across fork + exec)."""
+def rss_bytes(field: str = "VmRSS") -> int | None:
+    """A /proc/self/status memory figure in bytes (VmRSS: now; VmHWM: peak)."""
     try:
         with open("/proc/self/status") as f:
             for line in f:
-                if line.startswith("VmHWM:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1]) * 1024
     except OSError:
         pass
+    return None
+
+
+def peak_rss_bytes() -> int:
+    """This process's peak RSS: VmHWM (per address space, so reset by exec; ru_maxrss would inherit the peak of
+    the process that spawned us, as Linux keeps it across fork + exec)."""
+    peak = rss_bytes("VmHWM")
+    if peak is not None:
+        return peak
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: kB
 
 
@@ -183,6 +191,7 @@ def main() -> None:
         "load_s": load_s,
         "peak_rss_before_load_bytes": rss_before_load,
         "peak_rss_bytes": peak_rss_bytes(),
+        "rss_after_runs_bytes": rss_bytes(),
         "runs": runs,
     }
     with open(args.out, "w") as f:
