@@ -79,6 +79,7 @@ def test_eight_concurrent_streams_equal_each_alone(models, golden, kind):
         assert torch.equal(torch.cat([c.codes for c in chunks]), expected.codes)
         assert np.abs(np.concatenate([c.audio for c in chunks]) - expected.audio).max() <= 1e-6
     assert max(tts.stats()["batch_sizes"]) > 1  # they really ran together
+    assert max(tts.stats()["decode_batch_sizes"]) > 1  # and decoded together
 
 
 def test_seeded_sampling_in_a_batch_equals_alone(models):

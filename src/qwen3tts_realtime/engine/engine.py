@@ -119,6 +119,7 @@ class Engine:
         self._warm = _WarmVoices()
         self._steps = 0
         self._batch_sizes: Counter[int] = Counter()
+        self._decode_batch_sizes: Counter[int] = Counter()
         self._prefix_computations = 0
         self._decoder_primings = 0
         self._timings: dict[str, float] = {}  # wall seconds by stage, since start
@@ -176,6 +177,7 @@ class Engine:
                 "max_streams": self.max_streams,
                 "steps": self._steps,
                 "batch_sizes": dict(sorted(self._batch_sizes.items())),
+                "decode_batch_sizes": dict(sorted(self._decode_batch_sizes.items())),
                 "voice_prefix_computations": self._prefix_computations,
                 "decoder_primings": self._decoder_primings,
                 "time_s": dict(self._timings),
@@ -366,31 +368,57 @@ class Engine:
             return [(job, e) for job in jobs]
         self._steps += 1
         self._batch_sizes[len(jobs)] += 1
-        outbox: list[tuple[_Job, AudioChunk | BaseException]] = []
+        due: list[tuple[_Job, bool]] = []
         for job, frame in zip(jobs, frames, strict=True):
             job.undecoded.append(frame)
             last = job.frames.done and not job.segments
             if last or len(job.undecoded) >= job.next_chunk_size():
-                outbox.append((job, self._decode_chunk(job, last)))
+                due.append((job, last))
+        outbox = self._decode_chunks(due)
+        for job in jobs:
             if job.frames is not None and job.frames.done and job.segments:
                 self._next_segment(job)
         # Free ended streams before their last chunk leaves, so a consumer that saw the end sees a free slot.
         self._reap()
         return outbox
 
-    def _decode_chunk(self, job: _Job, is_last: bool) -> AudioChunk | BaseException:
-        try:
+    def _decode_chunks(self, due: list[tuple[_Job, bool]]) -> list[tuple[_Job, AudioChunk | BaseException]]:
+        """Decode the due chunks, batching streams that decode the same number of frames: the decoder reads
+        its weights once per call, so one call for several streams costs far less than one call each."""
+        groups: dict[int, list[tuple[_Job, bool]]] = {}
+        for job, last in due:
+            groups.setdefault(len(job.undecoded), []).append((job, last))
+        outbox: list[tuple[_Job, AudioChunk | BaseException]] = []
+        decoder = self.tts.codec.decoder
+        for group in groups.values():
+            self._decode_batch_sizes[len(group)] += 1
             t0 = time.perf_counter()
-            codes = torch.stack(job.undecoded)[None]  # [1, n, 16]
-            audio = self.tts.codec.decoder.decode_step(codes, job.decoder_state)[0]
-            samples = audio.to(torch.float32).cpu().numpy()
-            self._timings["decoder"] = self._timings.get("decoder", 0.0) + time.perf_counter() - t0
-        except Exception as e:
-            log.exception("codec decode failed")
-            job.frames = None
-            return e
+            try:
+                codes = torch.stack([torch.stack(job.undecoded) for job, _ in group])  # [G, n, 16]
+                if len(group) == 1:
+                    state = group[0][0].decoder_state
+                    audio = decoder.decode_step(codes, state)
+                else:
+                    state = CodecDecoderState.stack([job.decoder_state for job, _ in group])
+                    audio = decoder.decode_step(codes, state)
+                    for i, (job, _) in enumerate(group):
+                        job.decoder_state = state.select(i)
+                samples = audio.to(torch.float32).cpu().numpy()
+            except Exception as e:
+                log.exception("codec decode failed")
+                for job, _ in group:
+                    job.frames = None
+                    outbox.append((job, e))
+                continue
+            finally:
+                self._timings["decoder"] = self._timings.get("decoder", 0.0) + time.perf_counter() - t0
+            for i, (job, last) in enumerate(group):
+                outbox.append((job, self._chunk(job, samples[i], codes[i].cpu(), last)))
+        return outbox
+
+    def _chunk(self, job: _Job, samples, codes: Tensor, is_last: bool) -> AudioChunk:
         n = len(job.undecoded)
-        chunk = AudioChunk(samples, job.emitted_frames, n, is_last, self.tts.sample_rate, codes[0].cpu())
+        chunk = AudioChunk(samples, job.emitted_frames, n, is_last, self.tts.sample_rate, codes)
         job.undecoded.clear()
         job.emitted_frames += n
         job.chunks += 1
