@@ -1,7 +1,12 @@
-"""The README's commands: `random-checkpoint` then `speak` writes a WAV and reports frames and xRT."""
+"""The README's commands: `random-checkpoint` then `speak` writes a WAV (and/or plays it) and reports frames and xRT."""
 
 from __future__ import annotations
 
+import sys
+import types
+
+import numpy as np
+import pytest
 import soundfile as sf
 
 from qwen3tts_realtime.cli import main
@@ -35,3 +40,130 @@ def test_speak_clone_and_errors(tmp_path, capsys, golden):
 
     assert main(["speak", "Hi.", "--model", str(model), "--speaker", "ryan", "--out", str(out)]) == 2
     assert "CustomVoice checkpoint" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def cv_model(tmp_path_factory):
+    model = tmp_path_factory.mktemp("cli") / "model"
+    assert main(["random-checkpoint", str(model), "--config", "0.6B-CustomVoice", "--tiny"]) == 0
+    return str(model)
+
+
+class FakePortAudioError(Exception):
+    pass
+
+
+def fake_sounddevice(*, devices_error: Exception | None = None) -> types.ModuleType:
+    """A stand-in for `sounddevice` that records `play`/`wait` calls instead of touching a device."""
+    sd = types.ModuleType("sounddevice")
+    sd.calls = []
+    sd.PortAudioError = FakePortAudioError
+
+    def query_devices(device=None, kind=None):
+        if devices_error is not None:
+            raise devices_error
+        return {"name": "fake output", "max_output_channels": 2}
+
+    sd.query_devices = query_devices
+    sd.play = lambda data, samplerate: sd.calls.append(("play", np.array(data), samplerate))
+    sd.wait = lambda: sd.calls.append(("wait",))
+    sd.stop = lambda: sd.calls.append(("stop",))
+    return sd
+
+
+def speak(model, *extra):
+    return main(["speak", "Hello there.", "--model", model, "--speaker", "ryan", "--max-frames", "4", "--seed", "1",
+                 "--greedy", *extra])
+
+
+def test_speak_play_and_out_plays_the_written_samples(cv_model, tmp_path, capsys, monkeypatch):
+    sd = fake_sounddevice()
+    monkeypatch.setitem(sys.modules, "sounddevice", sd)
+    out = tmp_path / "hello.wav"
+
+    assert speak(cv_model, "--out", str(out), "--play") == 0
+
+    assert [c[0] for c in sd.calls] == ["play", "wait"]
+    _, played, rate = sd.calls[0]
+    written, written_rate = sf.read(out, dtype="float32")
+    assert rate == written_rate == 24000
+    assert played.dtype == np.float32 and played.ndim == 1 and 0 < len(played) <= 4 * 1920
+    assert len(played) == len(written)
+    np.testing.assert_allclose(played, written, atol=1 / 32767)  # the WAV is PCM_16
+    captured = capsys.readouterr()
+    assert f"wrote {out}" in captured.out and "xRT=" in captured.out
+    assert f"loading {cv_model}" in captured.err and "playing" in captured.err
+
+
+def test_speak_play_without_out_writes_nothing(cv_model, tmp_path, capsys, monkeypatch):
+    sd = fake_sounddevice()
+    monkeypatch.setitem(sys.modules, "sounddevice", sd)
+    monkeypatch.chdir(tmp_path)
+
+    assert speak(cv_model, "--play") == 0
+
+    assert [c[0] for c in sd.calls] == ["play", "wait"] and sd.calls[0][2] == 24000
+    assert list(tmp_path.iterdir()) == []
+    assert "synthesized: frames=" in capsys.readouterr().out
+
+
+def test_speak_play_without_sounddevice_says_which_extra(cv_model, tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "sounddevice", None)  # `import sounddevice` raises ImportError
+
+    assert speak(cv_model, "--play", "--out", str(tmp_path / "x.wav")) == 2
+
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and 'pip install "qwen3tts-realtime[play]"' in err
+    assert "loading" not in err  # checked before the model is loaded
+    assert not (tmp_path / "x.wav").exists()
+
+
+def test_speak_play_without_portaudio_names_the_system_package(cv_model, capsys, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_portaudio(name, *args, **kwargs):
+        if name == "sounddevice":
+            raise OSError("PortAudio library not found")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.delitem(sys.modules, "sounddevice", raising=False)
+    monkeypatch.setattr(builtins, "__import__", no_portaudio)
+
+    assert speak(cv_model, "--play") == 2
+
+    err = capsys.readouterr().err
+    assert "PortAudio library not found" in err and "libportaudio2" in err and "brew install portaudio" in err
+
+
+def test_speak_play_without_an_output_device(cv_model, capsys, monkeypatch):
+    sd = fake_sounddevice(devices_error=FakePortAudioError("Error querying device -1"))
+    monkeypatch.setitem(sys.modules, "sounddevice", sd)
+
+    assert speak(cv_model, "--play") == 2
+
+    assert "no audio output device" in capsys.readouterr().err
+    assert sd.calls == []
+
+
+def test_speak_playback_failure_is_a_clear_error(cv_model, capsys, monkeypatch):
+    sd = fake_sounddevice()
+
+    def refuse(data, samplerate):
+        raise FakePortAudioError("Invalid sample rate [PaErrorCode -9997]")
+
+    sd.play = refuse
+    monkeypatch.setitem(sys.modules, "sounddevice", sd)
+
+    assert speak(cv_model, "--play") == 2
+
+    assert "audio playback failed at 24000 Hz" in capsys.readouterr().err
+
+
+def test_speak_needs_out_or_play(cv_model, capsys):
+    assert speak(cv_model) == 2
+
+    err = capsys.readouterr().err
+    assert "--out" in err and "--play" in err
+    assert "loading" not in err

@@ -45,7 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress")
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
 
-    speak = sub.add_parser("speak", help="synthesize text into a WAV file")
+    speak = sub.add_parser("speak", help="synthesize text into a WAV file and/or play it")
     speak.add_argument("text")
     speak.add_argument("--model", required=True, help="Hugging Face id or local checkpoint folder")
     voice = speak.add_mutually_exclusive_group()
@@ -58,7 +58,8 @@ def _parser() -> argparse.ArgumentParser:
     speak.add_argument("--ref-text", help="transcript of --ref-audio (in-context clone)")
     speak.add_argument("--x-vector-only", action="store_true", help="clone from the speaker embedding only")
     speak.add_argument("--language", default="Auto")
-    speak.add_argument("--out", required=True, help="output WAV path")
+    speak.add_argument("--out", help="output WAV path (--out, --play or both)")
+    speak.add_argument("--play", action="store_true", help="play the audio on the default output device (play extra)")
     speak.add_argument("--device", default=None)
     speak.add_argument("--dtype", default=None)
     speak.add_argument("--seed", type=int, default=None)
@@ -90,7 +91,14 @@ def _speak(args: argparse.Namespace) -> int:
     from .errors import InvalidInputError
     from .tts import Qwen3TTS
 
-    tts = Qwen3TTS.from_pretrained(args.model, device=args.device, dtype=args.dtype)
+    if not args.out and not args.play:
+        raise InvalidInputError("speak needs --out FILE.wav, --play, or both")
+    if args.play:  # before the (possibly long) load and synthesis: fail fast without sounddevice or a device
+        from .playback import require_output_device
+
+        require_output_device()
+    with _progress(f"loading {args.model}"):
+        tts = Qwen3TTS.from_pretrained(args.model, device=args.device, dtype=args.dtype)
     if args.voice:
         from .voices.library import VoiceLibrary
 
@@ -114,13 +122,23 @@ def _speak(args: argparse.Namespace) -> int:
         args.text, voice, args.language, sampling=sampling, max_new_frames=args.max_frames, seed=args.seed
     )
     wall_s = time.perf_counter() - start
-    sf.write(args.out, out.audio, out.sample_rate, subtype="PCM_16")
+    if args.out:
+        sf.write(args.out, out.audio, out.sample_rate, subtype="PCM_16")
     audio_s = len(out.audio) / out.sample_rate
+    what = f"wrote {args.out}" if args.out else "synthesized"
     print(
-        f"wrote {args.out}: frames={out.codes.shape[0]} audio_s={audio_s:.2f} wall_s={wall_s:.2f} "
-        f"xRT={audio_s / wall_s:.3f}"
+        f"{what}: frames={out.codes.shape[0]} audio_s={audio_s:.2f} wall_s={wall_s:.2f} xRT={audio_s / wall_s:.3f}"
     )
+    if args.play:
+        _play(out.audio, out.sample_rate)
     return 0
+
+
+def _play(audio, sample_rate: int) -> None:
+    from .playback import play
+
+    print(f"playing {len(audio) / sample_rate:.2f} s ...", file=sys.stderr)
+    play(audio, sample_rate)
 
 
 def _serve(args: argparse.Namespace) -> int:
