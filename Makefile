@@ -34,7 +34,15 @@ OFFICIAL_STAMP := $(OFFICIAL_VENV)/.installed
 BENCH_THREADS ?= 2
 PEERS_FRAMES ?= 16
 
-.PHONY: bench-peers bench-peers-smoke
+.PHONY: bench bench-smoke bench-peers bench-peers-smoke
+
+# The benchmark suite (benchmarks/run.py = `qwen3tts-realtime bench`): JSON + PNG + markdown in benchmarks/results/.
+bench-smoke: $(STAMP)
+	$(PY) benchmarks/run.py --model tiny --streams 1 2 3 4 --frames 24 --long-speech-s 30 \
+		--threads $(BENCH_THREADS) --name bench-smoke-tiny
+
+bench: $(STAMP)
+	$(PY) benchmarks/run.py --model 0.6B --streams 1 2 4 8 --frames 24 --threads $(BENCH_THREADS)
 
 $(OFFICIAL_STAMP):
 	test -x $(OFFICIAL_VENV)/bin/python || $(PYTHON) -m venv $(OFFICIAL_VENV)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import platform
-import time
 from pathlib import Path
 from typing import Any
 
-import torch
+from qwen3tts_realtime.bench.machine import describe_machine
+from qwen3tts_realtime.bench.workloads import percentile  # noqa: F401 (used by the scripts)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CACHE = Path(os.environ.get("QWEN3TTS_BENCH_CACHE", Path(__file__).resolve().parent / ".cache"))
@@ -18,24 +17,7 @@ GOLDEN = Path(__file__).resolve().parents[2] / "shared" / "golden"
 
 def machine() -> dict[str, Any]:
     """What the numbers were measured on."""
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "logical_cores": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
+    return describe_machine()
 
 
 def checkpoint(config: str) -> Path:
@@ -58,12 +40,3 @@ def save(name: str, result: dict[str, Any]) -> Path:
     path.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {path}")
     return path
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    k = (len(ordered) - 1) * q
-    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)

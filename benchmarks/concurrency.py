@@ -9,88 +9,25 @@ from __future__ import annotations
 
 import argparse
 import sys
-import threading
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import checkpoint, machine, percentile, save  # noqa: E402
+from common import checkpoint, machine, save  # noqa: E402
 from streaming import voice_for  # noqa: E402
 
-from qwen3tts_realtime import Qwen3TTS, SamplingParams  # noqa: E402
-
-TEXTS = [
-    "Hello there, thanks for calling. How can I help you today?",
-    "Your order number is four two seven, and it ships on Monday.",
-    "Please hold while I transfer your call to a specialist.",
-    "I can book that for you. What time works best tomorrow?",
-]
-
-
-def playout_gaps(arrivals: list[tuple[float, float]]) -> tuple[int, float]:
-    """Underruns (count, seconds) of a listener who starts playing at the first chunk's arrival."""
-    underruns, silent_s, play_end = 0, 0.0, None
-    for t, dur in arrivals:
-        if play_end is not None and t > play_end + 1e-9:
-            underruns += 1
-            silent_s += t - play_end
-        play_end = (t if play_end is None else max(play_end, t)) + dur
-    return underruns, silent_s
+from qwen3tts_realtime import Qwen3TTS  # noqa: E402
+from qwen3tts_realtime.bench import workloads  # noqa: E402
 
 
 def run_wave(tts: Qwen3TTS, voice, n: int, frames: int, llm_rate: float | None) -> dict:
-    results: list[dict] = [{} for _ in range(n)]
-    start = threading.Barrier(n + 1)
-
-    def one(i: int) -> None:
-        text = TEXTS[i % len(TEXTS)]
-        greedy = SamplingParams.greedy()
-        start.wait()
-        t0 = time.perf_counter()
-        if llm_rate is None:
-            stream = tts.stream_sync(text, voice, sampling=greedy, non_streaming_layout=False, max_new_frames=frames)
-        else:
-            stream = tts.open_stream(voice, sampling=greedy, max_new_frames=frames)
-
-            def feed() -> None:
-                words = text.split(" ")
-                for k, w in enumerate(words):
-                    stream.push_text(w if k == 0 else " " + w)
-                    time.sleep(1.0 / llm_rate)  # about one LLM token per word
-                stream.end_input()
-
-            threading.Thread(target=feed, daemon=True).start()
-        arrivals = []
-        for chunk in stream:
-            arrivals.append((time.perf_counter() - t0, len(chunk.audio) / chunk.sample_rate))
-        wall = time.perf_counter() - t0
-        audio_s = sum(d for _, d in arrivals)
-        underruns, silent_s = playout_gaps(arrivals)
-        results[i] = {"first_audio_s": arrivals[0][0], "wall_s": wall, "audio_s": audio_s,
-                      "xrt": audio_s / wall, "underruns": underruns, "underrun_s": silent_s}
-
-    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    start.wait()
-    t0 = time.perf_counter()
-    for t in threads:
-        t.join()
-    wall = time.perf_counter() - t0
-    first = [r["first_audio_s"] for r in results]
-    return {
-        "streams": n,
-        "llm_tokens_per_s": llm_rate,
-        "first_audio_p50_s": percentile(first, 0.5),
-        "first_audio_p95_s": percentile(first, 0.95),
-        "per_stream_xrt_mean": sum(r["xrt"] for r in results) / n,
-        "aggregate_audio_s_per_s": sum(r["audio_s"] for r in results) / wall,
-        "underruns_total": sum(r["underruns"] for r in results),
-        "underrun_s_total": sum(r["underrun_s"] for r in results),
-        "wall_s": wall,
-    }
+    """`qwen3tts_realtime.bench.workloads.run_wave` plus the playout gaps of a listener who starts at the first
+    chunk (no jitter buffer)."""
+    summary, records = workloads.run_wave(tts, voice, n, frames, llm_rate)
+    gaps = workloads.jitter_playout(records, tts.sample_rate)
+    return {**summary, "llm_tokens_per_s": llm_rate, "underruns_total": gaps["naive_underruns"],
+            "underrun_s_total": gaps["naive_underrun_ms"] / 1000}
 
 
 def main() -> None:

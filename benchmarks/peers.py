@@ -19,7 +19,6 @@ import argparse
 import gc
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -34,31 +33,12 @@ from common import RESULTS, checkpoint, machine, save  # noqa: E402
 
 import qwen3tts_realtime.tts as tts_module  # noqa: E402
 from qwen3tts_realtime import Qwen3TTS, SamplingParams  # noqa: E402
+from qwen3tts_realtime.bench.machine import load_average, peak_rss_bytes, rss_bytes  # noqa: E402
 
 TEXT = "Hello there, thanks for calling. Your order number is four two seven, and it ships on Monday."
 LANGUAGE = "English"
 OFFICIAL_RUN = HERE / "peers" / "official_run.py"
 OFFICIAL_PYTHON = HERE / ".cache" / "official-venv" / "bin" / "python"
-
-
-def rss_bytes(field: str = "VmRSS") -> int | None:
-    """A /proc/self/status memory figure in bytes (VmRSS: now; VmHWM: peak)."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
-
-
-def peak_rss_bytes() -> int:
-    """This process's peak RSS (VmHWM; the same measure as official_run.py)."""
-    peak = rss_bytes("VmHWM")
-    if peak is not None:
-        return peak
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: kB
 
 
 class Timer:
@@ -204,14 +184,6 @@ def agreement(ours: list, official: list) -> dict:
     }
 
 
-def loadavg() -> list[float] | None:
-    """1/5/15-minute load averages: how busy the shared machine was (others' work slows both sides)."""
-    try:
-        return [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]]
-    except OSError:
-        return None
-
-
 def mean(values: list[float]) -> float:
     return sum(values) / len(values)
 
@@ -331,12 +303,12 @@ def main() -> None:
     threads = torch.get_num_threads()
     folder = checkpoint(args.config)
 
-    load = {"start": loadavg()}
+    load = {"start": load_average()}
     ours = run_ours(folder, args.frames, args.repeats)
-    load["after_ours"] = loadavg()
+    load["after_ours"] = load_average()
     gc.collect()
     official = run_official(args.official_python, folder, ours["speaker"], args.frames, threads, args.repeats)
-    load["after_official"] = loadavg()
+    load["after_official"] = load_average()
 
     result = {
         "benchmark": "peers",

@@ -1,4 +1,4 @@
-"""`qwen3tts-realtime` command line: `speak` (text → WAV), `voices` (library), `serve`, `random-checkpoint`.
+"""`qwen3tts-realtime` command line: `speak` (text → WAV), `voices` (library), `serve`, `bench`, `random-checkpoint`.
 
     qwen3tts-realtime random-checkpoint ./tiny-cv --config 0.6B-CustomVoice --tiny
     qwen3tts-realtime speak "Hello there." --model ./tiny-cv --speaker ryan --out hello.wav
@@ -7,6 +7,7 @@
     qwen3tts-realtime speak "Hello there." --model ./tiny-base --voice anna --out hello.wav
     qwen3tts-realtime voices remove anna
     qwen3tts-realtime serve --model Qwen/Qwen3-TTS-12Hz-0.6B-CustomVoice --port 8000
+    qwen3tts-realtime bench --model tiny --streams 1 2 4 --long-speech-s 30
 """
 
 from __future__ import annotations
@@ -74,6 +75,12 @@ def _parser() -> argparse.ArgumentParser:
     srv = sub.add_parser("serve", help="run the streaming speech server (OpenAI-compatible HTTP, websocket)")
     add_serve_arguments(srv)
     srv.set_defaults(run=_serve)
+
+    bench = sub.add_parser("bench", help="measure first audio, throughput, barge-in, playout and memory")
+    from .bench.options import add_bench_arguments  # flags only: the benchmark imports torch when it runs
+
+    add_bench_arguments(bench)
+    bench.set_defaults(run=_bench)
 
     rnd = sub.add_parser("random-checkpoint", help="write a random-weight checkpoint (its audio is noise)")
     rnd.add_argument("dir")
@@ -257,6 +264,15 @@ def _progress(message: str) -> Iterator[None]:
             spinner.join()
         end = "\r" if spinner is not None else ""
         print(f"{end}{message}: {time.perf_counter() - start:.1f} s", file=sys.stderr)
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from .bench.runner import run_from_args
+
+    paths = run_from_args(args)
+    print(paths["md"].read_text())
+    print("wrote " + ", ".join(str(p) for p in paths.values()))
+    return 0
 
 
 def _random_checkpoint(args: argparse.Namespace) -> int:

@@ -1,0 +1,117 @@
+"""`qwen3tts-realtime bench`: the run that measures everything and writes its reports.
+
+    qwen3tts-realtime bench --model tiny --streams 1 2 4 --long-speech-s 30 --out-dir bench-results
+    qwen3tts-realtime bench --model 0.6B --threads 2 --streams 1 2 4 8 --frames 24 --llm-rate 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from qwen3tts_realtime.bench import workloads
+from qwen3tts_realtime.bench.checkpoints import bench_checkpoint
+from qwen3tts_realtime.bench.machine import describe_machine, peak_rss_bytes
+from qwen3tts_realtime.bench.options import BenchSettings, settings_from_args
+from qwen3tts_realtime.bench.report import write_reports
+from qwen3tts_realtime.tts import Qwen3TTS
+
+__all__ = ["run_bench", "run_from_args"]
+
+
+def run_bench(settings: BenchSettings) -> dict[str, Any]:
+    """Load (or build) the model, warm it, and run every measurement; returns the JSON-ready result."""
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
+    folder, name = bench_checkpoint(settings.model, settings.cache_dir)
+    machine = describe_machine(settings.device)
+    t = time.perf_counter()
+    tts = Qwen3TTS.from_pretrained(folder, device=settings.device, dtype=settings.dtype)
+    load_s = time.perf_counter() - t
+    long_s = settings.long_speech_s or (600.0 if name.startswith("tiny") else 120.0)
+    text_source = "fixed text" if settings.llm_rate is None else f"LLM tokens at {settings.llm_rate:g}/s"
+    try:
+        tts.max_streams = max(settings.streams)
+        voice = _voice(tts)
+        tts.warmup()
+        workloads.run_wave(tts, voice, 1, 4)  # the voice's warm prefix
+        waves, records = [], {}
+        for n in settings.streams:
+            per_repeat = [workloads.run_wave(tts, voice, n, settings.frames, settings.llm_rate)
+                          for _ in range(settings.repeats)]
+            waves.append(_merge(per_repeat))
+            records[n] = [r for _, rs in per_repeat for r in rs]
+        one = waves[0]["aggregate_audio_s_per_s"]
+        for w in waves:
+            w["aggregate_vs_one_stream"] = w["aggregate_audio_s_per_s"] / one
+        busiest = max(settings.streams)
+        jitter = {"trace": f"{busiest}-stream", **workloads.jitter_playout(records[busiest], tts.sample_rate)}
+        result = {
+            "benchmark": "qwen3tts-realtime bench",
+            "settings": {**dataclasses.asdict(settings), "streams": list(settings.streams), "model": name,
+                         "threads": torch.get_num_threads(), "text_source": text_source,
+                         "frames_per_stream": settings.frames, "long_speech_s": long_s,
+                         "llm_rate": settings.llm_rate or 0.0, "cache_dir": str(folder.parent)},
+            "machine": machine,
+            "load_s": load_s,
+            "sweep": {"note": "the first wave's stream count is the 'one stream' reference", "waves": waves},
+            "streaming_vs_offline": workloads.streaming_vs_offline(tts, voice, settings.frames),
+            "barge_in": workloads.barge_in(tts, voice, settings.barge_in_trials, min(3, busiest - 1)),
+            "jitter": jitter,
+            "memory": workloads.memory_over_long_text(tts, voice, long_s),
+            "engine_stats": _plain(tts.stats()),
+            "peak_rss_mib": peak_rss_bytes() / 2**20,
+        }
+    finally:
+        tts.close()
+    return result
+
+
+def _voice(tts: Qwen3TTS):
+    if tts.model_type == "custom_voice":
+        return tts.speaker(tts.speakers[0])
+    if tts.model_type == "voice_design":
+        return tts.design_voice("A calm voice.")
+    import numpy as np
+
+    noise = 0.1 * np.random.default_rng(0).standard_normal(3 * 24000).astype("float32")
+    return tts.clone_voice((noise, 24000), x_vector_only=True)
+
+
+def _merge(per_repeat: list[tuple[dict[str, Any], list[workloads.StreamRecord]]]) -> dict[str, Any]:
+    """One sweep point from its repeats: percentiles over every stream, means of the rates."""
+    records = [r for _, rs in per_repeat for r in rs]
+    first = [r.first_audio_s for r in records]
+    summaries = [s for s, _ in per_repeat]
+    return {
+        "streams": summaries[0]["streams"],
+        "first_audio_p50_s": workloads.percentile(first, 0.5),
+        "first_audio_p95_s": workloads.percentile(first, 0.95),
+        "per_stream_xrt_mean": sum(r.xrt for r in records) / len(records),
+        "per_stream_xrt_min": min(r.xrt for r in records),
+        "aggregate_audio_s_per_s": sum(s["aggregate_audio_s_per_s"] for s in summaries) / len(summaries),
+        "audio_s_per_stream": summaries[0]["audio_s_per_stream"],
+        "wall_s": sum(s["wall_s"] for s in summaries),
+    }
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready engine stats (tuples and dict keys that are not strings made plain)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def run_from_args(args: argparse.Namespace) -> dict[str, Path]:
+    """Run the benchmark the parsed arguments describe and write its reports; returns their paths."""
+    settings = settings_from_args(args)
+    result = run_bench(settings)
+    stem = args.name or f"bench-{result['settings']['model']}-{settings.device}-{settings.dtype}"
+    return write_reports(result, args.out_dir, stem)
