@@ -59,10 +59,10 @@ class Timer:
         return seconds
 
 
-def run_ours(folder: Path, frames: int, repeats: int) -> dict:
+def run_ours(folder: Path, frames: int, repeats: int, quantize: str | None = None) -> dict:
     rss_before_load = peak_rss_bytes()
     t = time.perf_counter()
-    tts = Qwen3TTS.from_pretrained(folder, device="cpu", dtype="float32")
+    tts = Qwen3TTS.from_pretrained(folder, device="cpu", dtype="float32", quantize=quantize)
     load_s = time.perf_counter() - t
     speaker = tts.speakers[0]
     voice = tts.speaker(speaker)
@@ -259,7 +259,8 @@ def markdown(result: dict) -> str:
     ]
     first = agree["first_mismatch"]
     lines = [
-        f"# Peers: official qwen-tts vs qwen3tts_realtime — {result['config']}, CPU float32",
+        f"# Peers: official qwen-tts vs qwen3tts_realtime — {result['config']}, CPU float32"
+        + (f" (ours: `quantize=\"{result['quantize']}\"` weights)" if result["quantize"] != "none" else ""),
         "",
         f"Measured {m['date']} on {m['cpu']} ({m['logical_cores']} logical cores), {result['threads']} threads, "
         f"our torch {m['torch']}; official: qwen-tts {off['versions']['qwen_tts']}, transformers "
@@ -297,6 +298,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--tag", default="", help="appended to the result names, e.g. t1 → peers-<config>-t1-...")
     parser.add_argument("--official-python", type=Path, default=OFFICIAL_PYTHON)
+    parser.add_argument("--quantize", choices=["fp16", "int8"], default=None, help="our opt-in CPU weight format")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -304,7 +306,7 @@ def main() -> None:
     folder = checkpoint(args.config)
 
     load = {"start": load_average()}
-    ours = run_ours(folder, args.frames, args.repeats)
+    ours = run_ours(folder, args.frames, args.repeats, args.quantize)
     load["after_ours"] = load_average()
     gc.collect()
     official = run_official(args.official_python, folder, ours["speaker"], args.frames, threads, args.repeats)
@@ -315,6 +317,7 @@ def main() -> None:
         "config": args.config,
         "checkpoint": str(folder),
         "dtype": "float32",
+        "quantize": args.quantize or "none",
         "device": "cpu",
         "text": TEXT,
         "language": LANGUAGE,
@@ -330,7 +333,7 @@ def main() -> None:
         "note": "random weights; greedy; ours runs first, then the official package in a subprocess (same machine, "
                 "same thread count); peak RSS is each whole process's VmHWM",
     }
-    name = f"peers-{args.config}" + (f"-{args.tag}" if args.tag else "")
+    name = "-".join(["peers", args.config, *filter(None, [args.quantize, args.tag])])
     save(f"{name}-cpu-float32", result)
     md = RESULTS / f"{name}.md"
     md.write_text(markdown(result))

@@ -31,7 +31,7 @@ def run_bench(settings: BenchSettings) -> dict[str, Any]:
     folder, name = bench_checkpoint(settings.model, settings.cache_dir)
     machine = describe_machine(settings.device)
     t = time.perf_counter()
-    tts = Qwen3TTS.from_pretrained(folder, device=settings.device, dtype=settings.dtype)
+    tts = Qwen3TTS.from_pretrained(folder, device=settings.device, dtype=settings.dtype, quantize=settings.quantize)
     load_s = time.perf_counter() - t
     long_s = settings.long_speech_s or (600.0 if name.startswith("tiny") else 120.0)
     text_source = "fixed text" if settings.llm_rate is None else f"LLM tokens at {settings.llm_rate:g}/s"
@@ -56,7 +56,8 @@ def run_bench(settings: BenchSettings) -> dict[str, Any]:
             "settings": {**dataclasses.asdict(settings), "streams": list(settings.streams), "model": name,
                          "threads": torch.get_num_threads(), "text_source": text_source,
                          "frames_per_stream": settings.frames, "long_speech_s": long_s,
-                         "llm_rate": settings.llm_rate or 0.0, "cache_dir": str(folder.parent)},
+                         "llm_rate": settings.llm_rate or 0.0, "quantize": settings.quantize or "none",
+                         "cache_dir": str(folder.parent)},
             "machine": machine,
             "load_s": load_s,
             "sweep": {"note": "the first wave's stream count is the 'one stream' reference", "waves": waves},
@@ -113,5 +114,6 @@ def run_from_args(args: argparse.Namespace) -> dict[str, Path]:
     """Run the benchmark the parsed arguments describe and write its reports; returns their paths."""
     settings = settings_from_args(args)
     result = run_bench(settings)
-    stem = args.name or f"bench-{result['settings']['model']}-{settings.device}-{settings.dtype}"
+    weights = f"-{settings.quantize}" if settings.quantize else ""
+    stem = args.name or f"bench-{result['settings']['model']}-{settings.device}-{settings.dtype}{weights}"
     return write_reports(result, args.out_dir, stem)

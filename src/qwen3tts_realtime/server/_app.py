@@ -172,7 +172,8 @@ def serve(config: ServerConfig) -> None:
         log.warning("listening on %s without an API key: anyone who can reach it can use it "
                     "(set $QWEN3TTS_API_KEY or --api-key-env)", config.host)
     log.info("loading %s; API key %s", config.model, "required" if config.api_key else "not required")
-    tts = Qwen3TTS.from_pretrained(config.model, device=config.device, dtype=config.dtype)
+    tts = Qwen3TTS.from_pretrained(config.model, device=config.device, dtype=config.dtype,
+                                   quantize=config.quantize)
     app = create_app(tts, config, owns_model=True)
     uvicorn.run(app, host=config.host, port=config.port, ws_max_size=config.max_body_bytes,
                 timeout_graceful_shutdown=5, log_level="info")

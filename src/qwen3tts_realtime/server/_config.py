@@ -27,7 +27,7 @@ class ServerConfig:
     Attributes:
         model: Hugging Face id or local folder `serve()` loads (`create_app` takes a loaded model instead).
         model_id: the name clients may pass as `model` besides "qwen3-tts" (default: `model`, or the folder).
-        device, dtype: as `Qwen3TTS.from_pretrained` takes them (None: its defaults).
+        device, dtype, quantize: as `Qwen3TTS.from_pretrained` takes them (None: its defaults).
         host, port: where to listen; 127.0.0.1 unless told otherwise.
         api_key: when set, every /v1 request needs `Authorization: Bearer <key>`.
         voice_dir: the voice library folder (None: $QWEN3TTS_VOICE_DIR or the user cache).
@@ -45,6 +45,7 @@ class ServerConfig:
     model_id: str | None = None
     device: str | None = None
     dtype: str | None = None
+    quantize: str | None = None
     host: str = "127.0.0.1"
     port: int = 8000
     api_key: str | None = field(default=None, repr=False)
@@ -82,6 +83,7 @@ SETTINGS: tuple[tuple[str, str, str, type, str], ...] = (
      "name clients may send as `model` besides qwen3-tts (default: --model)"),
     ("--device", "device", "QWEN3TTS_DEVICE", str, "cpu, cuda, cuda:1, ... (default: cpu)"),
     ("--dtype", "dtype", "QWEN3TTS_DTYPE", str, "float32, bfloat16, ... (default: per device)"),
+    ("--quantize", "quantize", "QWEN3TTS_QUANTIZE", str, "CPU weight format: fp16 or int8 (default: none)"),
     ("--host", "host", "QWEN3TTS_HOST", str, "address to bind; 0.0.0.0 exposes the server to the network"),
     ("--port", "port", "QWEN3TTS_PORT", int, "port to listen on"),
     ("--voice-dir", "voice_dir", "QWEN3TTS_VOICE_DIR", str, "voice library folder (default: the user cache)"),
