@@ -121,7 +121,10 @@ class SnakeBeta(nn.Module):
     def forward(self, x: Tensor) -> Tensor:  # [B, C, T]
         alpha = self.alpha.exp()[:, None]
         inv_beta = 1.0 / (self.beta.exp()[:, None] + 1e-9)
-        return x + inv_beta * torch.sin(x * alpha).pow(2)
+        if torch.is_grad_enabled() and x.requires_grad:
+            return x + inv_beta * torch.sin(x * alpha).pow(2)
+        s = torch.sin(x * alpha)  # the same arithmetic in place: fewer full-size temporaries (the decoder's hot path)
+        return s.mul_(s).mul_(inv_beta).add_(x)
 
 
 class ConvNeXtBlock(nn.Module):
