@@ -15,7 +15,6 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import checkpoint, machine, save  # noqa: E402
-from streaming import voice_for  # noqa: E402
 
 from qwen3tts_realtime import Qwen3TTS  # noqa: E402
 from qwen3tts_realtime.bench import workloads  # noqa: E402
@@ -46,7 +45,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     tts = Qwen3TTS.from_pretrained(checkpoint(args.config), device=args.device, dtype=args.dtype)
     tts.max_streams = max(args.streams)
-    voice = voice_for(tts)
+    voice = workloads.bench_voice(tts)
     tts.warmup()
     run_wave(tts, voice, 1, 4, None)  # warm the voice
     waves = []

@@ -106,7 +106,7 @@ def _speak(args: argparse.Namespace) -> int:
         from .playback import require_output_device
 
         require_output_device()
-    with _progress(f"loading {args.model}"):
+    with _progress(f"loading {args.model}", spin=_is_local(args.model)):
         tts = Qwen3TTS.from_pretrained(args.model, device=args.device, dtype=args.dtype, quantize=args.quantize)
     if args.voice:
         from .voices.library import VoiceLibrary
@@ -198,7 +198,7 @@ def _voices_add(args: argparse.Namespace) -> int:
     validate_name(args.name)
     if args.ref_audio and not args.ref_text and not args.x_vector_only:
         raise InvalidInputError("--ref-audio needs --ref-text (its transcript) or --x-vector-only")
-    with _progress(f"loading {args.model}"):
+    with _progress(f"loading {args.model}", spin=_is_local(args.model)):
         tts = Qwen3TTS.from_pretrained(args.model, device=args.device, dtype=args.dtype, quantize=args.quantize)
     lib = VoiceLibrary(tts, args.voice_dir)
     with _progress(f"preparing voice {args.name!r}"):
@@ -242,20 +242,20 @@ def _voices_remove(args: argparse.Namespace) -> int:
 
 
 @contextlib.contextmanager
-def _progress(message: str) -> Iterator[None]:
-    """A spinner with the elapsed time on a terminal's stderr, two plain lines otherwise."""
+def _progress(message: str, *, spin: bool = True) -> Iterator[None]:
+    """A spinner with the elapsed time on a terminal's stderr (with `spin`), two plain lines otherwise."""
     start = time.perf_counter()
     done = threading.Event()
     spinner = None
-    if sys.stderr.isatty():
+    if spin and sys.stderr.isatty():
 
-        def spin() -> None:
+        def draw() -> None:
             for char in itertools.cycle("|/-\\"):
                 if done.wait(0.1):
                     return
                 print(f"\r{char} {message} {time.perf_counter() - start:5.1f} s", end="", file=sys.stderr)
 
-        spinner = threading.Thread(target=spin, daemon=True)
+        spinner = threading.Thread(target=draw, daemon=True)
         spinner.start()
     else:
         print(f"{message} ...", file=sys.stderr)
@@ -276,6 +276,13 @@ def _bench(args: argparse.Namespace) -> int:
     print(paths["md"].read_text())
     print("wrote " + ", ".join(str(p) for p in paths.values()))
     return 0
+
+
+def _is_local(model: str) -> bool:
+    """A local checkpoint folder (a Hub id may download: its own progress bars then own the terminal line)."""
+    from pathlib import Path
+
+    return Path(model).is_dir()
 
 
 def _random_checkpoint(args: argparse.Namespace) -> int:

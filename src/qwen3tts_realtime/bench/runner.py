@@ -37,7 +37,7 @@ def run_bench(settings: BenchSettings) -> dict[str, Any]:
     text_source = "fixed text" if settings.llm_rate is None else f"LLM tokens at {settings.llm_rate:g}/s"
     try:
         tts.max_streams = max(settings.streams)
-        voice = _voice(tts)
+        voice = workloads.bench_voice(tts)
         tts.warmup()
         workloads.run_wave(tts, voice, 1, 4)  # the voice's warm prefix
         waves, records = [], {}
@@ -71,17 +71,6 @@ def run_bench(settings: BenchSettings) -> dict[str, Any]:
     finally:
         tts.close()
     return result
-
-
-def _voice(tts: Qwen3TTS):
-    if tts.model_type == "custom_voice":
-        return tts.speaker(tts.speakers[0])
-    if tts.model_type == "voice_design":
-        return tts.design_voice("A calm voice.")
-    import numpy as np
-
-    noise = 0.1 * np.random.default_rng(0).standard_normal(3 * 24000).astype("float32")
-    return tts.clone_voice((noise, 24000), x_vector_only=True)
 
 
 def _merge(per_repeat: list[tuple[dict[str, Any], list[workloads.StreamRecord]]]) -> dict[str, Any]:

@@ -24,6 +24,7 @@ __all__ = [
     "TEXTS",
     "StreamRecord",
     "barge_in",
+    "bench_voice",
     "jitter_playout",
     "long_text",
     "memory_over_long_text",
@@ -61,6 +62,18 @@ class StreamRecord:
     @property
     def xrt(self) -> float:
         return self.audio_s / self.wall_s
+
+
+def bench_voice(tts: Qwen3TTS) -> VoiceProfile:
+    """A voice for any checkpoint type: its first speaker, a designed voice, or an x-vector clone of noise."""
+    if tts.model_type == "custom_voice":
+        return tts.speaker(tts.speakers[0])
+    if tts.model_type == "voice_design":
+        return tts.design_voice("A calm voice.")
+    import numpy as np
+
+    noise = 0.1 * np.random.default_rng(0).standard_normal(3 * 24000).astype("float32")
+    return tts.clone_voice((noise, 24000), x_vector_only=True)
 
 
 def percentile(values: list[float], q: float) -> float:
