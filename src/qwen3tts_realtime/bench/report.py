@@ -106,7 +106,8 @@ def markdown_summary(result: dict[str, Any]) -> str:
         f"- naive playback from the first chunk: {j['naive_underruns']} underruns, "
         f"{j['naive_underrun_ms']:.0f} ms silent",
         "",
-        f"## Memory over one long stream ({mem['audio_s']:.0f} s of speech, xRT {mem['xrt']:.2f})",
+        f"## Memory over one long stream ({mem['audio_s']:.0f} s of speech of {mem['requested_audio_s']:.0f} s asked, "
+        f"xRT {mem['xrt']:.2f})",
         "",
         f"- resident memory {mem['rss_start_mib']:.0f} MiB at the start, {mem['rss_end_mib']:.0f} MiB at the end; "
         f"growth after the first 10%: {mem['rss_growth_mib']:.1f} MiB ({mem['rss_growth_mib_per_min']:.2f} MiB per "

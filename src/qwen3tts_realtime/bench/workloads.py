@@ -293,13 +293,15 @@ def _naive_gaps(arrivals: list[tuple[float, int]], sample_rate: int) -> tuple[in
     return gaps, silent_s
 
 
-def long_text(seconds: float) -> str:
-    """A text to speak for about `seconds` (about 15 characters per second of speech)."""
-    sentences, chars = [], 0
-    while chars < 15 * seconds:
-        sentence = TEXTS[len(sentences) % len(TEXTS)]
-        sentences.append(sentence)
-        chars += len(sentence) + 1
+def long_text(tts: Qwen3TTS, frames: int) -> str:
+    """A text of at least `frames` tokens, so that in the streaming layout (one text token per frame) the text
+    lasts the whole stream: random weights tend to end speech soon after the text runs out."""
+    counts = [len(tts.tokenizer.encode(" " + t)) for t in TEXTS]
+    sentences, tokens = [], 0
+    while tokens < frames:
+        k = len(sentences) % len(TEXTS)
+        sentences.append(TEXTS[k])
+        tokens += counts[k]
     return " ".join(sentences)
 
 
@@ -312,7 +314,8 @@ def memory_over_long_text(tts: Qwen3TTS, voice: VoiceProfile, seconds: float) ->
     samples: list[tuple[float, int]] = [(0.0, rss_bytes())]
     audio = 0
     t = time.perf_counter()
-    with tts.stream_sync(long_text(seconds), voice, sampling=GREEDY, max_new_frames=frames,
+    with tts.stream_sync(long_text(tts, frames), voice, sampling=GREEDY, max_new_frames=frames,
+                         non_streaming_layout=False,
                          chunk_frames=(1, 2, 4, 8, 12)) as stream:
         for chunk in stream:
             audio += len(chunk.audio)
@@ -326,6 +329,7 @@ def memory_over_long_text(tts: Qwen3TTS, voice: VoiceProfile, seconds: float) ->
     minutes = max(audio_s - base_at, 1e-9) / 60
     mib = 1024 * 1024
     return {
+        "requested_audio_s": frames * FRAME_S,
         "audio_s": audio_s,
         "wall_s": wall,
         "xrt": audio_s / wall,
