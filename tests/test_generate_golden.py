@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from qwen3tts_realtime import Qwen3TTS, SamplingParams, VoiceProfile
+from qwen3tts_realtime import InvalidInputError, Qwen3TTS, SamplingParams, VoiceProfile
 from tests.golden import GOLDEN, golden_cases, load_golden_output
 
 AUDIO_TOL = 2e-4
@@ -130,6 +130,19 @@ def test_max_new_frames_is_honoured(models):
                        max_new_frames=5)
     assert out.codes.shape == (5, 16)
     assert out.audio.shape == (5 * 1920,)
+
+
+def test_min_new_frames_holds_off_the_end_of_speech(models):
+    tts = models("custom_voice")
+    voice, text = tts.speaker("ryan"), "Hello there."
+    natural = tts.generate(text, voice, "English", sampling=SamplingParams.greedy(), max_new_frames=200)
+    assert natural.codes.shape[0] < 60  # this tiny model ends its speech early
+    longer = tts.generate(text, voice, "English", sampling=SamplingParams(do_sample=False, subtalker_dosample=False,
+                                                                          min_new_frames=60), max_new_frames=200)
+    assert longer.codes.shape[0] >= 60
+    assert torch.equal(longer.codes[: natural.codes.shape[0]], natural.codes)  # the same speech until then
+    with pytest.raises(InvalidInputError, match="min_new_frames=-1; accepted: an int >= 0"):
+        tts.generate(text, voice, sampling=SamplingParams(min_new_frames=-1))
 
 
 def test_bfloat16_runs(golden):

@@ -4,7 +4,8 @@ Does: concurrent-stream waves (first audio, per-stream xRT, aggregate throughput
 an LLM at a token rate), streaming vs offline wall time, barge-in latency, playout of the recorded production
 traces through a `JitterBuffer`, memory over one long stream.
 Does not: load models, write files or plot (see `runner` and `report`). Every request is greedy with a fixed
-frame count, so random-weight checkpoints speak exactly as long as asked.
+frame count (`min_new_frames` holds off the end of speech), so random-weight checkpoints speak exactly as long as
+asked.
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ TEXTS = (
     "Please hold while I transfer your call to a specialist.",
     "I can book that for you. What time works best tomorrow?",
 )
-GREEDY = SamplingParams.greedy()
+GREEDY = SamplingParams(do_sample=False, subtalker_dosample=False, min_new_frames=1_000_000)
+"""Greedy, and never ending before `max_new_frames`: random weights would end speech at arbitrary points."""
 FRAME_S = 0.08
 
 

@@ -169,7 +169,8 @@ def _accept_hidden(talker: Talker, config: Qwen3TTSConfig, s: FrameStream, hidde
     p = s.request.params
     suppress = _SUPPRESS.get(tc.transformer.vocab_size, tc.codec_eos_token_id, hidden.device)
     scores = process_group0(
-        talker.logits(hidden[None])[0], s.seen, s.num_frames, p.repetition_penalty, tc.codec_eos_token_id, suppress
+        talker.logits(hidden[None])[0], s.seen, s.num_frames, p.repetition_penalty, tc.codec_eos_token_id, suppress,
+        p.min_new_frames,
     )
     token = int(draw(scores, p.do_sample, p.temperature, p.top_k, p.top_p, s.request.generator))
     s.last_hidden = hidden

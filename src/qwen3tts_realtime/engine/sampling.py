@@ -41,6 +41,7 @@ class SamplingParams:
     subtalker_temperature: float | None = None
     subtalker_top_k: int | None = None
     subtalker_top_p: float | None = None
+    min_new_frames: int | None = None  # EOS impossible before this many frames (officially fixed at 2)
 
     @classmethod
     def greedy(cls) -> SamplingParams:
@@ -67,27 +68,32 @@ class SamplingParams:
             value = getattr(self, name)
             if int(value) != value or value < 0:
                 raise InvalidInputError(f"SamplingParams.{name}={value!r}; accepted: an int >= 0 (0 = off)")
+        value = self.min_new_frames
+        if isinstance(value, bool) or int(value) != value or value < 0:
+            raise InvalidInputError(f"SamplingParams.min_new_frames={value!r}; accepted: an int >= 0")
 
 
 def process_group0(
-    logits: Tensor, seen: Tensor, num_generated: int, penalty: float, eos_id: int, suppress: Tensor
+    logits: Tensor, seen: Tensor, num_generated: int, penalty: float, eos_id: int, suppress: Tensor,
+    min_frames: int = MIN_FRAMES,
 ) -> Tensor:
     """The talker's logits processors for one row: [V] float32 → [V].
 
     Args:
         logits: raw `codec_head` logits of the row's last position.
         seen: bool [V], the group-0 ids this row generated so far (repetition penalty set).
-        num_generated: how many group-0 tokens this row sampled before (EOS masked while < MIN_FRAMES).
+        num_generated: how many group-0 tokens this row sampled before (EOS masked while < `min_frames`).
         penalty: repetition penalty (1.0 = off).
         eos_id: codec EOS id.
         suppress: bool [V], ids that may never be produced.
+        min_frames: the official `min_new_tokens` (2).
     """
     scores = logits.to(torch.float32)
     if penalty != 1.0:
         penalised = torch.where(scores < 0, scores * penalty, scores / penalty)
         scores = torch.where(seen, penalised, scores)
     scores = scores.masked_fill(suppress, float("-inf"))
-    if num_generated < MIN_FRAMES:
+    if num_generated < min_frames:
         scores[eos_id] = float("-inf")
     return scores
 

@@ -318,6 +318,7 @@ class GenerationDefaults:
     subtalker_top_k: int = 50
     subtalker_top_p: float = 1.0
     max_new_tokens: int = 2048
+    min_new_frames: int = 2  # not in generation_config.json: the official generate hard-wires min_new_tokens=2
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> GenerationDefaults:

@@ -24,7 +24,7 @@ _ERROR_TYPES = {401: "authentication_error", 403: "permission_error", 429: "rate
 _SAMPLING = {
     "do_sample": "bool", "temperature": "positive", "top_k": "count", "top_p": "fraction",
     "repetition_penalty": "positive", "subtalker_dosample": "bool", "subtalker_temperature": "positive",
-    "subtalker_top_k": "count", "subtalker_top_p": "fraction",
+    "subtalker_top_k": "count", "subtalker_top_p": "fraction", "min_new_frames": "count",
 }
 _COMMON = (
     "voice", "instructions", "language", "sample_rate", "encoding", "speed", "seed", "max_frames",
