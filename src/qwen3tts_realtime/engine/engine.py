@@ -286,7 +286,9 @@ class Engine:
             tts, spec = self.tts, job.spec
             if job.text is not None:
                 spec = self._incremental_spec(job)
+            t0 = time.perf_counter()
             prompt, request = tts.build_request(spec)
+            self._timings["prompt"] = self._timings.get("prompt", 0.0) + time.perf_counter() - t0
             if generator is not None:
                 request.generator = generator
             prefix = None
