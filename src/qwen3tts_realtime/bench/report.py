@@ -83,9 +83,10 @@ def markdown_summary(result: dict[str, Any]) -> str:
         "",
         "## One stream",
         "",
-        f"- first audio {so['first_audio_s']:.3f} s = prefill {so['prefill_s']:.3f} s + one frame "
+        f"- first audio {so['first_audio_s']:.3f} s = prompt {so['prompt_s']:.3f} s + prefill {so['prefill_s']:.3f} s "
+        "+ one frame "
         f"(talker {so['per_frame_ms']['talker']:.1f} ms, code predictor {so['per_frame_ms']['code_predictor']:.1f} ms, "
-        f"decoder {so['per_frame_ms']['decoder']:.1f} ms) + {so['first_audio_over_floor_ms']:.1f} ms",
+        f"decoder {so['per_frame_ms']['decoder']:.1f} ms) {so['first_audio_over_floor_ms']:+.1f} ms",
         f"- streaming / offline wall time: {so['streaming_over_offline']:.3f} "
         f"({so['stream_wall_s']:.2f} s / {so['offline_wall_s']:.2f} s, {so['frames']} frames); "
         f"stream xRT {so['stream_xrt']:.2f}",

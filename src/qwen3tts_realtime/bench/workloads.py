@@ -151,7 +151,8 @@ def streaming_vs_offline(tts: Qwen3TTS, voice: VoiceProfile, frames: int) -> dic
     """One request streamed and the same request offline (`generate`), back to back, warm voice.
 
     Also splits the stream's time by stage (engine stats) and reports how far the first chunk is from its
-    floor: prefill + one frame's talker, code predictor and decoder time.
+    floor: prompt + prefill + one frame's talker, code predictor and decoder time (negative: the first chunk
+    leaves before the talker's next position is computed).
     """
     text = " ".join(TEXTS[:2])
     kwargs = dict(sampling=GREEDY, non_streaming_layout=False, max_new_frames=frames)
@@ -171,10 +172,11 @@ def streaming_vs_offline(tts: Qwen3TTS, voice: VoiceProfile, frames: int) -> dic
     spent = {k: after.get(k, 0.0) - before.get(k, 0.0) for k in after}
     n = offline.codes.shape[0]
     per_frame = {k: spent.get(k, 0.0) / n for k in ("talker", "code_predictor", "decoder")}
-    floor_s = spent.get("prefill", 0.0) + sum(per_frame.values())
+    floor_s = spent.get("prompt", 0.0) + spent.get("prefill", 0.0) + sum(per_frame.values())
     return {
         "frames": n,
         "first_audio_s": first_s,
+        "prompt_s": spent.get("prompt", 0.0),
         "prefill_s": spent.get("prefill", 0.0),
         "per_frame_ms": {k: 1000 * v for k, v in per_frame.items()},
         "first_audio_over_floor_ms": 1000 * (first_s - floor_s),

@@ -31,7 +31,7 @@ from ..errors import InvalidInputError
 from ..model.codec_decoder import CodecDecoderState
 from ..model.transformer import KVCache
 from ..text.incremental import CLAUSE_END, IncrementalTokenizer
-from .generation import FrameStream, prefill, step
+from .generation import FrameStream, advance, predict_frames, prefill
 from .stream import AudioChunk, Channel, Stream
 
 if TYPE_CHECKING:
@@ -360,9 +360,28 @@ class Engine:
                 job.frames = None  # consumer gone: reaped at the next boundary
 
     def _step_jobs(self, jobs: list[_Job]) -> list[tuple[_Job, AudioChunk | BaseException]]:
-        """One step; returns the chunks to deliver (after the caller's bookkeeping)."""
+        """One step; returns the chunks to deliver (after the caller's bookkeeping).
+
+        A chunk that is due and surely not the stream's last (a stream's first frame: the end of speech is held
+        off for the next draw) is decoded and delivered between the code predictor and the talker, so the first
+        audio does not wait for the talker's next position.
+        """
+        talker, config = self.tts.talker, self.tts.config
         try:
-            frames = step(self.tts.talker, self.tts.config, [j.frames for j in jobs], self._timings)
+            frames = predict_frames(talker, [j.frames for j in jobs], self._timings)
+            early: list[tuple[_Job, bool]] = []
+            for job, frame in zip(jobs, frames, strict=True):
+                job.undecoded.append(frame)
+                if job.frames.surely_continues and len(job.undecoded) >= job.next_chunk_size():
+                    early.append((job, False))
+            for job, item in self._decode_chunks(early):
+                if not job.channel.deliver(item):
+                    job.frames = None  # consumer gone, or the decode failed: reaped at the next boundary
+                elif isinstance(item, BaseException):
+                    job.frames = None
+            alive = [i for i, job in enumerate(jobs) if job.frames is not None]
+            if alive:
+                advance(talker, config, [jobs[i].frames for i in alive], frames[alive], self._timings)
         except Exception as e:  # a failed batched step fails its streams, never the engine
             log.exception("engine step failed")
             for job in jobs:
@@ -371,8 +390,9 @@ class Engine:
         self._steps += 1
         self._batch_sizes[len(jobs)] += 1
         due: list[tuple[_Job, bool]] = []
-        for job, frame in zip(jobs, frames, strict=True):
-            job.undecoded.append(frame)
+        for job in (jobs[i] for i in alive):
+            if job.frames is None:
+                continue
             last = job.frames.done and not job.segments
             if last or len(job.undecoded) >= job.next_chunk_size():
                 due.append((job, last))

@@ -61,6 +61,13 @@ class FrameStream:
         return self.pending is None
 
     @property
+    def surely_continues(self) -> bool:
+        """Between `predict_frames` and `advance`: the frame just predicted cannot be the stream's last (the
+        end of speech is held off for the next draw, and the frame budget is not reached)."""
+        after = self.num_frames + 1
+        return after < self.request.max_frames and after < self.request.params.min_new_frames
+
+    @property
     def can_step(self) -> bool:
         """The next frame's text row is known (incremental text may not have arrived yet)."""
         return not self.done and (self.text_closed or self.num_frames < len(self.trailing))
@@ -121,11 +128,35 @@ def step(
 
     Afterwards `stream.done` tells whether that frame was the stream's last. `timings`, when given,
     accumulates wall seconds under "code_predictor" and "talker" (host clock: on an asynchronous device
-    these measure launch time unless the caller synchronises).
+    these measure launch time unless the caller synchronises). The same as `predict_frames` then `advance`.
     """
+    frames = predict_frames(talker, streams, timings)
+    advance(talker, config, streams, frames, timings)
+    return frames
+
+
+@torch.inference_mode()
+def predict_frames(talker: Talker, streams: list[FrameStream], timings: dict[str, float] | None = None) -> Tensor:
+    """The first half of a step: each stream's next frame [S, 16] (code predictor). `advance` must follow with
+    the same streams; in between, `FrameStream.surely_continues` tells which frames cannot be the last."""
     assert streams and all(s.can_step for s in streams), "step() takes streams whose next text row is known"
     t0 = time.perf_counter()
     frames = _predict_groups(talker, streams)
+    if timings is not None:
+        timings["code_predictor"] = timings.get("code_predictor", 0.0) + (time.perf_counter() - t0)
+    return frames
+
+
+@torch.inference_mode()
+def advance(
+    talker: Talker,
+    config: Qwen3TTSConfig,
+    streams: list[FrameStream],
+    frames: Tensor,
+    timings: dict[str, float] | None = None,
+) -> None:
+    """The second half of a step: feed the new frames (and each stream's next text row) to the talker and draw
+    each stream's next group-0 token, or its end."""
     t1 = time.perf_counter()
     feed = []
     for s in streams:
@@ -146,9 +177,7 @@ def step(
         for j, i in enumerate(going):
             _accept_hidden(talker, config, streams[i], hidden[j])
     if timings is not None:
-        timings["code_predictor"] = timings.get("code_predictor", 0.0) + (t1 - t0)
         timings["talker"] = timings.get("talker", 0.0) + (time.perf_counter() - t1)
-    return frames
 
 
 def generate_frames(talker: Talker, config: Qwen3TTSConfig, request: RowRequest) -> Tensor:

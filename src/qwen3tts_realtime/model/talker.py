@@ -25,6 +25,10 @@ class _TalkerModel(Qwen3DecoderStack):
         self.text_embedding = nn.Embedding(c.text_vocab_size, c.text_hidden_size)
 
 
+TEXT_BLOCK = 32
+"""Rows per text-projection call (see `Talker.text_rows`)."""
+
+
 class _TextProjection(nn.Module):
     """`talker.text_projection`: fc2(silu(fc1(e))), both with bias."""
 
@@ -94,11 +98,23 @@ class Talker(nn.Module):
     def text_rows(self, ids: Tensor) -> Tensor:
         """P(ids): projected text-token rows, [N, D] for ids [N].
 
-        Projected one token at a time, so a token's row is bit-identical however the text was grouped
-        (whole text, or fragments arriving from an LLM): matrix kernels may round differently per batch shape.
+        Projected in zero-padded blocks of `TEXT_BLOCK` rows, whatever N is, so a token's row is bit-identical
+        however the text was grouped (whole text, or fragments arriving from an LLM): matrix kernels may round
+        differently per batch shape, but one shape gives each row the same arithmetic wherever it sits
+        (`tests/model/test_text_rows.py` checks this). One block reads the weights once, where one call per
+        token read them per token.
         """
-        emb = self.model.text_embedding(ids.reshape(-1, 1))  # [N, 1, text_hidden]
-        return torch.cat([self.text_projection(e) for e in emb]) if emb.shape[0] else emb.new_zeros(0, self.hidden_size)
+        emb = self.model.text_embedding(ids.reshape(-1))  # [N, text_hidden]
+        n = emb.shape[0]
+        if n == 0:
+            return emb.new_zeros(0, self.hidden_size)
+        out = []
+        for start in range(0, n, TEXT_BLOCK):
+            part = emb[start : start + TEXT_BLOCK]
+            block = part.new_zeros(TEXT_BLOCK, part.shape[1])
+            block[: part.shape[0]] = part
+            out.append(self.text_projection(block)[: part.shape[0]])
+        return torch.cat(out) if len(out) > 1 else out[0]
 
     def codec_rows(self, ids: Tensor) -> Tensor:
         """C(ids): codec/control/speaker rows, [..., D]."""
