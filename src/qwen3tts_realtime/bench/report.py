@@ -88,7 +88,8 @@ def markdown_summary(result: dict[str, Any]) -> str:
         f"(talker {so['per_frame_ms']['talker']:.1f} ms, code predictor {so['per_frame_ms']['code_predictor']:.1f} ms, "
         f"decoder {so['per_frame_ms']['decoder']:.1f} ms) {so['first_audio_over_floor_ms']:+.1f} ms",
         f"- streaming / offline wall time: {so['streaming_over_offline']:.3f} "
-        f"({so['stream_wall_s']:.2f} s / {so['offline_wall_s']:.2f} s, {so['frames']} frames); "
+        f"({so['stream_wall_s']:.2f} s / {so['offline_wall_s']:.2f} s, {so['frames']} frames, fastest of "
+        f"{so['pairs']} alternating runs each); "
         f"stream xRT {so['stream_xrt']:.2f}",
         "",
         f"## Barge-in ({b['trials']} cancels after the second chunk, {b['background_streams']} other streams speaking)",
