@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from qwen3tts_realtime.bench.machine import describe_machine
-from qwen3tts_realtime.bench.workloads import percentile  # noqa: F401 (used by the scripts)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 CACHE = Path(os.environ.get("QWEN3TTS_BENCH_CACHE", Path(__file__).resolve().parent / ".cache"))

@@ -356,8 +356,12 @@ class Engine:
         outbox = self._step_jobs(jobs)
         self._timings["step"] = self._timings.get("step", 0.0) + time.perf_counter() - t0
         for job, item in outbox:
-            if not job.channel.deliver(item) and job.frames is not None:
-                job.frames = None  # consumer gone: reaped at the next boundary
+            self._deliver(job, item)
+
+    @staticmethod
+    def _deliver(job: _Job, item: AudioChunk | BaseException) -> None:
+        if not job.channel.deliver(item):
+            job.frames = None  # consumer gone: reaped at the next boundary
 
     def _step_jobs(self, jobs: list[_Job]) -> list[tuple[_Job, AudioChunk | BaseException]]:
         """One step; returns the chunks to deliver (after the caller's bookkeeping).
@@ -374,11 +378,8 @@ class Engine:
                 job.undecoded.append(frame)
                 if job.frames.surely_continues and len(job.undecoded) >= job.next_chunk_size():
                     early.append((job, False))
-            for job, item in self._decode_chunks(early):
-                if not job.channel.deliver(item):
-                    job.frames = None  # consumer gone, or the decode failed: reaped at the next boundary
-                elif isinstance(item, BaseException):
-                    job.frames = None
+            for job, item in self._decode_chunks(early):  # a failed decode has already ended its stream
+                self._deliver(job, item)
             alive = [i for i, job in enumerate(jobs) if job.frames is not None]
             if alive:
                 advance(talker, config, [jobs[i].frames for i in alive], frames[alive], self._timings)
@@ -391,8 +392,6 @@ class Engine:
         self._batch_sizes[len(jobs)] += 1
         due: list[tuple[_Job, bool]] = []
         for job in (jobs[i] for i in alive):
-            if job.frames is None:
-                continue
             last = job.frames.done and not job.segments
             if last or len(job.undecoded) >= job.next_chunk_size():
                 due.append((job, last))

@@ -14,6 +14,7 @@ Does not: resample or change speed (`_render.py`), or know HTTP.
 
 from __future__ import annotations
 
+import abc
 import io
 import logging
 import struct
@@ -70,14 +71,14 @@ def content_type(response_format: str, encoding: str, sample_rate: int) -> str:
     ]
 
 
-class Encoder:
+class Encoder(abc.ABC):
     """Float32 mono audio at the output rate in, bytes out. `encode` as audio comes, `finish` once."""
 
-    def encode(self, audio: np.ndarray) -> bytes:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def encode(self, audio: np.ndarray) -> bytes: ...
 
-    def finish(self) -> bytes:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def finish(self) -> bytes: ...
 
 
 def make_encoder(response_format: str, encoding: str, sample_rate: int, *, streamed: bool) -> Encoder:
