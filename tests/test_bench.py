@@ -46,6 +46,7 @@ def test_bench_command_writes_json_png_and_summary_with_every_field_filled(tmp_p
         assert 0 < wave["first_audio_p50_s"] <= wave["first_audio_p95_s"] < wave["wall_s"]
     assert result["sweep"]["waves"][0]["aggregate_vs_one_stream"] == 1.0
     assert result["settings"]["long_speech_s"] == 3 and result["memory"]["audio_s"] == pytest.approx(3.04)
+    assert result["settings"]["linear_backend"] in ("onednn", "torch")
     assert result["streaming_vs_offline"]["frames"] == 6
     assert result["barge_in"]["trials"] == 2 and result["barge_in"]["background_streams"] == 1
     assert result["barge_in"]["chunks_after_cancel"] == 0

@@ -21,6 +21,7 @@ class BenchSettings:
     device: str = "cpu"
     dtype: str = "float32"
     quantize: str | None = None
+    linear_backend: str = "auto"
     threads: int | None = None
     streams: tuple[int, ...] = (1, 2, 4, 8, 16)
     frames: int = 24
@@ -51,6 +52,8 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--quantize", choices=["fp16", "int8"], default=None,
                         help="opt-in CPU weight format of the talker (see Qwen3TTS.from_pretrained)")
+    parser.add_argument("--linear-backend", choices=["auto", "onednn", "torch"], default="auto",
+                        help="float32 linear layers: oneDNN pre-packed (auto/onednn) or nn.Linear (torch)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--streams", type=int, nargs="+", default=[1, 2, 4, 8, 16], help="concurrency sweep")
     parser.add_argument("--frames", type=int, default=24, help="80 ms frames per stream in the sweep")
@@ -68,7 +71,8 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
 
 def settings_from_args(args: argparse.Namespace) -> BenchSettings:
     return BenchSettings(
-        model=args.model, device=args.device, dtype=args.dtype, quantize=args.quantize, threads=args.threads,
+        model=args.model, device=args.device, dtype=args.dtype, quantize=args.quantize,
+        linear_backend=args.linear_backend, threads=args.threads,
         streams=tuple(args.streams),
         frames=args.frames, repeats=args.repeats, llm_rate=args.llm_rate, long_speech_s=args.long_speech_s,
         barge_in_trials=args.barge_in_trials, cache_dir=args.cache_dir,

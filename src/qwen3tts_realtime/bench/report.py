@@ -47,8 +47,8 @@ def plot(result: dict[str, Any], path: Path) -> None:
     right.set_ylim(bottom=0)
     right.legend()
     s = result["settings"]
-    fig.suptitle(f"qwen3tts-realtime: {s['model']} {s['device']} {s['dtype']} (weights {s['quantize']}), "
-                 f"{s['threads']} threads, "
+    fig.suptitle(f"qwen3tts-realtime: {s['model']} {s['device']} {s['dtype']} "
+                 f"(weights {s['quantize']}, linear {s['linear_backend']}), {s['threads']} threads, "
                  f"{s['text_source']}", fontsize=10)
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -58,7 +58,8 @@ def markdown_summary(result: dict[str, Any]) -> str:
     """A human-readable summary of a benchmark result."""
     s, m = result["settings"], result["machine"]
     lines = [
-        f"# Benchmark: {s['model']} ({s['device']}, {s['dtype']}, weights {s['quantize']}, {s['threads']} threads)",
+        f"# Benchmark: {s['model']} ({s['device']}, {s['dtype']}, weights {s['quantize']}, "
+        f"linear {s['linear_backend']}, {s['threads']} threads)",
         "",
         f"{m['date']} · {m['cpu']} · {m['logical_cores']} logical cores · accelerator: {m['accelerator']} · "
         f"torch {m['torch']} · load average at start {m['load_average_1_5_15']}",

@@ -31,7 +31,8 @@ def run_bench(settings: BenchSettings) -> dict[str, Any]:
     folder, name = bench_checkpoint(settings.model, settings.cache_dir)
     machine = describe_machine(settings.device)
     t = time.perf_counter()
-    tts = Qwen3TTS.from_pretrained(folder, device=settings.device, dtype=settings.dtype, quantize=settings.quantize)
+    tts = Qwen3TTS.from_pretrained(folder, device=settings.device, dtype=settings.dtype, quantize=settings.quantize,
+                                   linear_backend=settings.linear_backend)
     load_s = time.perf_counter() - t
     long_s = settings.long_speech_s or (600.0 if name.startswith("tiny") else 120.0)
     text_source = "fixed text" if settings.llm_rate is None else f"LLM tokens at {settings.llm_rate:g}/s"
@@ -58,6 +59,7 @@ def run_bench(settings: BenchSettings) -> dict[str, Any]:
                          "threads": torch.get_num_threads(), "text_source": text_source,
                          "frames_per_stream": settings.frames, "long_speech_s": long_s,
                          "llm_rate": settings.llm_rate or 0.0, "quantize": settings.quantize or "none",
+                         "linear_backend": tts.linear_backend,
                          "cache_dir": str(folder.parent)},
             "machine": machine,
             "load_s": load_s,

@@ -1,0 +1,75 @@
+"""oneDNN pre-packed linear layers: the CPU float32 default for the talker and code predictor. Same math as
+`nn.Linear` (to float32 rounding), the official greedy codes with either backend, and clear errors where the
+packed path cannot run."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from qwen3tts_realtime import InvalidInputError, Qwen3TTS, SamplingParams
+from qwen3tts_realtime.model.packed_linear import PackedLinear, pack_linears, resolve_linear_backend
+
+CPU = torch.device("cpu")
+needs_onednn = pytest.mark.skipif(
+    resolve_linear_backend("auto", CPU, torch.float32) != "onednn", reason="this torch build cannot pack for oneDNN"
+)
+
+
+@needs_onednn
+@pytest.mark.parametrize("bias", [False, True])
+@pytest.mark.parametrize("shape", [(1, 64), (7, 64), (2, 33, 64)])
+def test_packed_linear_computes_what_nn_linear_computes(shape, bias):
+    gen = torch.Generator().manual_seed(1)
+    layer = nn.Linear(64, 96, bias=bias)
+    x = torch.randn(*shape, generator=gen)
+    with torch.inference_mode():
+        want = layer(x)
+        got = PackedLinear(layer)(x)
+    assert got.shape == want.shape
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+
+
+@needs_onednn
+def test_pack_linears_replaces_every_linear_below_a_module():
+    block = nn.Sequential(nn.Linear(8, 8), nn.ModuleList([nn.Linear(8, 4), nn.ReLU()]), nn.Embedding(3, 8))
+    assert pack_linears(block) == 2
+    assert not any(isinstance(m, nn.Linear) for m in block.modules())
+    assert isinstance(block[2], nn.Embedding)
+
+
+@needs_onednn
+def test_cpu_float32_models_pack_by_default_and_give_the_same_greedy_codes(golden):
+    folder = golden / "tiny" / "custom_voice"
+    packed = Qwen3TTS.from_pretrained(folder)
+    plain = Qwen3TTS.from_pretrained(folder, linear_backend="torch")
+    assert packed.linear_backend == "onednn" and plain.linear_backend == "torch"
+    assert isinstance(packed.talker.codec_head, PackedLinear)
+    assert isinstance(packed.talker.code_predictor.model.layers[0].mlp.up_proj, PackedLinear)
+    assert isinstance(plain.talker.codec_head, nn.Linear)
+    kwargs = dict(voice=packed.speaker("ryan"), max_new_frames=12, sampling=SamplingParams.greedy())
+    a = packed.generate("Your order number is four two seven.", **kwargs)
+    b = plain.generate("Your order number is four two seven.", **kwargs)
+    assert torch.equal(a.codes, b.codes)
+    assert abs(a.audio - b.audio).max() <= 1e-4
+
+
+def test_float64_and_quantized_models_keep_their_own_linear_layers(golden):
+    folder = golden / "tiny" / "custom_voice"
+    assert Qwen3TTS.from_pretrained(folder, dtype="float64").linear_backend == "torch"
+    assert Qwen3TTS.from_pretrained(folder, quantize="fp16").linear_backend == "torch"
+
+
+def test_bad_linear_backends_are_named():
+    with pytest.raises(InvalidInputError, match="accepted: 'auto', 'onednn', 'torch'"):
+        resolve_linear_backend("mkl", CPU, torch.float32)
+    with pytest.raises(InvalidInputError, match="float64"):
+        resolve_linear_backend("onednn", CPU, torch.float64)
+    with pytest.raises(InvalidInputError, match="meta"):
+        resolve_linear_backend("onednn", torch.device("meta"), torch.float32)
+
+
+def test_onednn_and_quantize_together_are_refused(golden):
+    with pytest.raises(InvalidInputError, match="quantize='fp16' replaces them"):
+        Qwen3TTS.from_pretrained(golden / "tiny" / "custom_voice", quantize="fp16", linear_backend="onednn")
