@@ -36,10 +36,24 @@ def split_points(draw_data, text):
     return sorted(draw_data.draw(st.sets(st.integers(0, len(text)), max_size=12)))
 
 
+ADDED_TOKEN_TEXT = ["<|im_end|>", "<|im_start|>", "<think>", "</think>", "<tts_text_bos>", "<tts_text_bos_single>",
+                    "<|im_", "<tts_text_bos", "<", "|>", "Hello", " there", "\n\n", " ", "你好", "!"]
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data(), text=st.sampled_from(SAMPLES) | st.text(min_size=1, max_size=40))
 def test_stable_commitment_equals_whole_tokenization(tts, data, text):
-    cuts = split_points(data, text)
+    assert_commits_whole_tokenization(tts, text, split_points(data, text))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data(), parts=st.lists(st.sampled_from(ADDED_TOKEN_TEXT), min_size=1, max_size=8))
+def test_added_tokens_in_the_text_are_committed_as_the_whole_text_has_them(tts, data, parts):
+    text = "".join(parts)
+    assert_commits_whole_tokenization(tts, text, split_points(data, text))
+
+
+def assert_commits_whole_tokenization(tts, text, cuts):
     pieces = [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)], strict=True)]
     whole = tts.tokenizer.encode(text)
 

@@ -6,6 +6,10 @@ change only the last pre-token (it may extend, merge with what follows, or gain 
 token of the earlier pre-tokens is final: the committed ids are always a prefix of the ids of the whole text,
 and after `end()` they are exactly those ids (property-tested).
 
+Added tokens (`<|im_end|>`, `<think>`, ...) are matched in the text as whole tokens before pre-tokenisation, as
+the whole-text tokenizer does; text that ends with the beginning of one (`"<|im_"`) is held back until it is
+known whether it completes.
+
 No torch here: this works on a `tokenizers`-backed Hugging Face fast tokenizer.
 """
 
@@ -30,6 +34,7 @@ class IncrementalTokenizer:
         backend = tokenizer.backend_tokenizer
         self._normalizer = backend.normalizer
         self._pre_tokenizer = backend.pre_tokenizer
+        self._added = tuple(sorted({t.content for t in tokenizer.added_tokens_decoder.values() if t.content}))
         self._text = ""
         self._committed: list[int] = []
         self._committed_chars = 0
@@ -73,6 +78,15 @@ class IncrementalTokenizer:
     def _normalize(self, text: str) -> str:
         return self._normalizer.normalize_str(text) if self._normalizer is not None else text
 
+    def _added_token_start(self, norm: str) -> int:
+        """Where the text's end may be the beginning of an added token (`len(norm)` if nowhere)."""
+        longest = max((len(t) for t in self._added), default=0)
+        for start in range(max(0, len(norm) - longest + 1), len(norm)):
+            tail = norm[start:]
+            if any(t.startswith(tail) and t != tail for t in self._added):
+                return start
+        return len(norm)
+
     def _commit(self, *, final: bool) -> list[int]:
         norm = self._normalize(self._text)
         if final:
@@ -82,6 +96,7 @@ class IncrementalTokenizer:
             if len(pieces) < 2:
                 return []
             cut = pieces[-1][1][0]  # start of the last pre-token: everything before it is final
+            cut = min(cut, self._added_token_start(norm))
         if cut <= self._committed_chars:
             return []
         enc = self._tok(norm, add_special_tokens=False, return_offsets_mapping=True)
