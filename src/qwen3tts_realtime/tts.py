@@ -157,7 +157,7 @@ class Qwen3TTS:
         if quantize is not None:
             quantize_talker(talker, quantize)
         elif backend == "onednn":
-            for module in (talker.model, talker.code_predictor):
+            for module in (talker.model, talker.text_projection, talker.code_predictor):
                 pack_linears(module)
             talker.codec_head = PackedLinear(talker.codec_head)
         tts = cls(
