@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from .engine.engine import DEFAULT_CHUNK_FRAMES, Engine, check_chunk_frames
 from .engine.generation import RowRequest, generate_frames
@@ -28,7 +28,7 @@ from .model.audio_input import load_reference_audio
 from .model.checkpoint import load_module_weights, parse_device, parse_dtype, resolve_checkpoint
 from .model.codec import AudioLike, SpeechCodec
 from .model.config import GenerationDefaults, Qwen3TTSConfig, load_json
-from .model.packed_linear import PackedLinear, pack_linears, resolve_linear_backend
+from .model.packed_linear import AUTO_MIN_WEIGHTS, pack_linears, resolve_linear_backend
 from .model.prompt import Prompt, PromptVoice, build_prompt
 from .model.quantize import check_quantize, quantize_talker
 from .model.speaker_encoder import SpeakerEncoder
@@ -121,9 +121,9 @@ class Qwen3TTS:
                 == alone kept) or "int8" (dynamic int8: fastest, but codes drift and batched != alone). See
                 `model/quantize.py`.
             linear_backend: how the talker's and code predictor's float32 linear layers run when not quantized:
-                "auto" (default: weights pre-packed for oneDNN on CPU, where it is available; several times
-                faster for the engine's batches of 2-16 streams), "onednn" (require it) or "torch" (plain
-                `nn.Linear`). See `model/packed_linear.py`.
+                "auto" (default: the larger layers' weights pre-packed for oneDNN on CPU, where it is available;
+                several times faster for the engine's batches of 2-16 streams), "onednn" (pack every layer; required)
+                or "torch" (plain `nn.Linear`). See `model/packed_linear.py`.
 
         Raises:
             CheckpointError: not a Qwen3-TTS 12 Hz checkpoint, or a missing/unexpected weight.
@@ -157,9 +157,11 @@ class Qwen3TTS:
         if quantize is not None:
             quantize_talker(talker, quantize)
         elif backend == "onednn":
-            for module in (talker.model, talker.text_projection, talker.code_predictor):
-                pack_linears(module)
-            talker.codec_head = PackedLinear(talker.codec_head)
+            min_weights = AUTO_MIN_WEIGHTS if linear_backend == "auto" else 0
+            holder = nn.ModuleDict({"codec_head": talker.codec_head})
+            for module in (talker.model, talker.text_projection, talker.code_predictor, holder):
+                pack_linears(module, min_weights=min_weights)
+            talker.codec_head = holder["codec_head"]
         tts = cls(
             folder, config, talker, codec, speaker_encoder, TextTokenizer(folder), defaults, dtype=dt, device=dev
         )

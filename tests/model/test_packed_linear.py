@@ -9,7 +9,9 @@ import torch
 from torch import nn
 
 from qwen3tts_realtime import InvalidInputError, Qwen3TTS, SamplingParams
-from qwen3tts_realtime.model.packed_linear import PackedLinear, pack_linears, resolve_linear_backend
+from qwen3tts_realtime.model.packed_linear import AUTO_MIN_WEIGHTS, PackedLinear, pack_linears, resolve_linear_backend
+from tests.golden import golden_cases, load_golden_output
+from tests.test_generate_golden import replay
 
 CPU = torch.device("cpu")
 needs_onednn = pytest.mark.skipif(
@@ -32,21 +34,54 @@ def test_packed_linear_computes_what_nn_linear_computes(shape, bias):
 
 
 @needs_onednn
-def test_pack_linears_replaces_every_linear_below_a_module():
+def test_pack_linears_replaces_the_linears_below_a_module_from_a_size_on():
     block = nn.Sequential(nn.Linear(8, 8), nn.ModuleList([nn.Linear(8, 4), nn.ReLU()]), nn.Embedding(3, 8))
-    assert pack_linears(block) == 2
+    assert pack_linears(block, min_weights=64) == 1
+    assert isinstance(block[0], PackedLinear) and isinstance(block[1][0], nn.Linear)
+    assert pack_linears(block) == 1
     assert not any(isinstance(m, nn.Linear) for m in block.modules())
     assert isinstance(block[2], nn.Embedding)
 
 
+@pytest.fixture(scope="module")
+def onednn_models(golden):
+    loaded: dict[str, Qwen3TTS] = {}
+
+    def get(kind: str) -> Qwen3TTS:
+        if kind not in loaded:
+            loaded[kind] = Qwen3TTS.from_pretrained(golden / "tiny" / kind, linear_backend="onednn")
+        return loaded[kind]
+
+    yield get
+    for tts in loaded.values():
+        tts.close()
+
+
+GENERATE_CASES = golden_cases("generate")
+
+
 @needs_onednn
-def test_cpu_float32_models_pack_by_default_and_give_the_same_greedy_codes(golden):
+@pytest.mark.parametrize("case", GENERATE_CASES, ids=[c["name"] for c in GENERATE_CASES])
+def test_every_layer_packed_gives_the_official_codes(onednn_models, case):
+    tts = onednn_models(case["call"]["model"])
+    assert not any(isinstance(m, nn.Linear) for m in tts.talker.modules())
+    out = replay(tts, case["call"])
+    expected = load_golden_output(case)
+    assert torch.equal(out.codes, expected["codes"])
+    assert abs(out.audio - expected["audio"].numpy()).max() <= 2e-4
+
+
+@needs_onednn
+def test_cpu_float32_models_pack_their_larger_layers_by_default_and_give_the_same_greedy_codes(golden):
     folder = golden / "tiny" / "custom_voice"
     packed = Qwen3TTS.from_pretrained(folder)
     plain = Qwen3TTS.from_pretrained(folder, linear_backend="torch")
     assert packed.linear_backend == "onednn" and plain.linear_backend == "torch"
-    assert isinstance(packed.talker.codec_head, PackedLinear)
-    assert isinstance(packed.talker.code_predictor.model.layers[0].mlp.up_proj, PackedLinear)
+    for module in packed.talker.modules():
+        if isinstance(module, (nn.Linear, PackedLinear)):
+            big = module.in_features * module.out_features >= AUTO_MIN_WEIGHTS
+            assert isinstance(module, PackedLinear) == big
+    assert isinstance(packed.talker.codec_head, PackedLinear)  # 64 x 3072 on the tiny model
     assert isinstance(plain.talker.codec_head, nn.Linear)
     kwargs = dict(voice=packed.speaker("ryan"), max_new_frames=12, sampling=SamplingParams.greedy())
     a = packed.generate("Your order number is four two seven.", **kwargs)
