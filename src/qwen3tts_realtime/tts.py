@@ -21,6 +21,7 @@ from torch import Tensor, nn
 
 from .engine.engine import DEFAULT_CHUNK_FRAMES, Engine, check_chunk_frames
 from .engine.generation import RowRequest, generate_frames
+from .engine.omp import release_omp_workers, releases_omp_workers
 from .engine.sampling import SamplingParams
 from .engine.stream import Stream
 from .errors import InvalidInputError, UnsupportedError
@@ -167,6 +168,7 @@ class Qwen3TTS:
         )
         tts.quantize = quantize
         tts.linear_backend = backend
+        release_omp_workers()  # this thread's OpenMP workers would slow the engine thread (see engine/omp.py)
         return tts
 
     # ---- what the checkpoint is -------------------------------------------------------------------------
@@ -197,6 +199,7 @@ class Qwen3TTS:
 
     # ---- voices -----------------------------------------------------------------------------------------
 
+    @releases_omp_workers
     def speaker_embedding(self, audio: AudioLike) -> Tensor:
         """Speaker embedding [talker hidden] (float32, CPU) of a reference clip. Base checkpoints only.
 
@@ -207,6 +210,7 @@ class Qwen3TTS:
         self._require("base", "speaker_embedding")
         return self._embed(load_reference_audio(audio, 24000))
 
+    @releases_omp_workers
     def clone_voice(
         self, audio: AudioLike, ref_text: str | None = None, *, x_vector_only: bool = False
     ) -> VoiceProfile:
@@ -239,6 +243,7 @@ class Qwen3TTS:
             ref_text=ref_text,
         )
 
+    @releases_omp_workers
     def speaker(self, name: str, instruct: str | None = None) -> VoiceProfile:
         """A built-in speaker of a CustomVoice checkpoint (see `speakers`), with an optional instruction.
 
@@ -269,6 +274,7 @@ class Qwen3TTS:
             )
         return profile
 
+    @releases_omp_workers
     def design_voice(self, instruct: str) -> VoiceProfile:
         """A voice described in words (VoiceDesign checkpoints), e.g. "A calm, low male voice".
 
@@ -282,6 +288,7 @@ class Qwen3TTS:
 
     # ---- generation -------------------------------------------------------------------------------------
 
+    @releases_omp_workers
     def generate(
         self,
         text: str,

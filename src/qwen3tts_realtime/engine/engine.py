@@ -32,6 +32,7 @@ from ..model.codec_decoder import CodecDecoderState
 from ..model.transformer import KVCache
 from ..text.incremental import CLAUSE_END, IncrementalTokenizer
 from .generation import FrameStream, advance, predict_frames, prefill
+from .omp import release_omp_workers
 from .stream import AudioChunk, Channel, Stream
 
 if TYPE_CHECKING:
@@ -208,6 +209,8 @@ class Engine:
     def _run(self) -> None:
         while True:
             with self._cond:
+                if not self._closed and not self._queue and not self._has_work():
+                    release_omp_workers()  # idle: let other threads' torch work run unthrottled (see omp.py)
                 while not self._closed and not self._queue and not self._has_work():
                     self._cond.wait()
                 if self._closed:
