@@ -20,12 +20,13 @@ from qwen3tts_realtime import Qwen3TTS  # noqa: E402
 from qwen3tts_realtime.bench import workloads  # noqa: E402
 
 
-def run_wave(tts: Qwen3TTS, voice, n: int, frames: int, llm_rate: float | None) -> dict:
-    """`qwen3tts_realtime.bench.workloads.run_wave` plus the playout gaps of a listener who starts at the first
-    chunk (no jitter buffer)."""
-    summary, records = workloads.run_wave(tts, voice, n, frames, llm_rate)
-    gaps = workloads.jitter_playout(records, tts.sample_rate)
-    return {**summary, "llm_tokens_per_s": llm_rate, "underruns_total": gaps["naive_underruns"],
+def run_wave(tts: Qwen3TTS, voice, n: int, frames: int, llm_rate: float | None, repeats: int = 1) -> dict:
+    """`qwen3tts_realtime.bench.workloads.run_wave` (`repeats` times, merged) plus the playout gaps of a listener
+    who starts at the first chunk (no jitter buffer)."""
+    per_repeat = [workloads.run_wave(tts, voice, n, frames, llm_rate) for _ in range(repeats)]
+    summary = workloads.merge_waves(per_repeat)
+    gaps = workloads.jitter_playout([r for _, rs in per_repeat for r in rs], tts.sample_rate)
+    return {**summary, "llm_tokens_per_s": llm_rate, "repeats": repeats, "underruns_total": gaps["naive_underruns"],
             "underrun_s_total": gaps["naive_underrun_ms"] / 1000}
 
 
@@ -37,6 +38,7 @@ def main() -> None:
     parser.add_argument("--llm-rates", type=float, nargs="*", default=[20.0, 60.0])
     parser.add_argument("--start-tokens", type=int, nargs="*", default=[1, 4, 8],
                         help="start policies to compare on one LLM-fed stream (committed tokens before speaking)")
+    parser.add_argument("--repeats", type=int, default=1, help="waves per sweep point (merged)")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--device", default="cpu")
@@ -53,7 +55,7 @@ def main() -> None:
         for n in args.streams:
             if rate is None:
                 run_wave(tts, voice, n, 4, None)  # untimed: first calls at a new batch size pay kernel set-up
-            waves.append(run_wave(tts, voice, n, args.frames, rate))
+            waves.append(run_wave(tts, voice, n, args.frames, rate, args.repeats))
             print(waves[-1])
     policies = []
     for start_tokens in args.start_tokens:

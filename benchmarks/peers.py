@@ -130,6 +130,7 @@ def run_ours(folder: Path, frames: int, repeats: int, quantize: str | None = Non
     result = {
         "implementation": "qwen3tts_realtime",
         "speaker": speaker,
+        "linear_backend": tts.linear_backend,
         "torch_threads": torch.get_num_threads(),
         "load_s": load_s,
         "peak_rss_before_load_bytes": rss_before_load,

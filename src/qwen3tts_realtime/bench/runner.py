@@ -46,7 +46,7 @@ def run_bench(settings: BenchSettings) -> dict[str, Any]:
             workloads.run_wave(tts, voice, n, 4)  # first calls at a new batch size pay one-time kernel set-up
             per_repeat = [workloads.run_wave(tts, voice, n, settings.frames, settings.llm_rate)
                           for _ in range(settings.repeats)]
-            waves.append(_merge(per_repeat))
+            waves.append(workloads.merge_waves(per_repeat))
             records[n] = [r for _, rs in per_repeat for r in rs]
         one = waves[0]["aggregate_audio_s_per_s"]
         for w in waves:
@@ -74,23 +74,6 @@ def run_bench(settings: BenchSettings) -> dict[str, Any]:
     finally:
         tts.close()
     return result
-
-
-def _merge(per_repeat: list[tuple[dict[str, Any], list[workloads.StreamRecord]]]) -> dict[str, Any]:
-    """One sweep point from its repeats: percentiles over every stream, means of the rates."""
-    records = [r for _, rs in per_repeat for r in rs]
-    first = [r.first_audio_s for r in records]
-    summaries = [s for s, _ in per_repeat]
-    return {
-        "streams": summaries[0]["streams"],
-        "first_audio_p50_s": workloads.percentile(first, 0.5),
-        "first_audio_p95_s": workloads.percentile(first, 0.95),
-        "per_stream_xrt_mean": sum(r.xrt for r in records) / len(records),
-        "per_stream_xrt_min": min(r.xrt for r in records),
-        "aggregate_audio_s_per_s": sum(s["aggregate_audio_s_per_s"] for s in summaries) / len(summaries),
-        "audio_s_per_stream": summaries[0]["audio_s_per_stream"],
-        "wall_s": sum(s["wall_s"] for s in summaries),
-    }
 
 
 def _plain(value: Any) -> Any:

@@ -23,6 +23,7 @@ from qwen3tts_realtime.voices.profile import VoiceProfile
 
 __all__ = [
     "TEXTS",
+    "merge_waves",
     "StreamRecord",
     "barge_in",
     "bench_voice",
@@ -138,6 +139,23 @@ def run_wave(
         "wall_s": wall,
     }
     return summary, records
+
+
+def merge_waves(per_repeat: list[tuple[dict[str, Any], list[StreamRecord]]]) -> dict[str, Any]:
+    """One sweep point from its repeats: percentiles over every stream, means of the rates."""
+    records = [r for _, rs in per_repeat for r in rs]
+    first = [r.first_audio_s for r in records]
+    summaries = [s for s, _ in per_repeat]
+    return {
+        "streams": summaries[0]["streams"],
+        "first_audio_p50_s": percentile(first, 0.5),
+        "first_audio_p95_s": percentile(first, 0.95),
+        "per_stream_xrt_mean": sum(r.xrt for r in records) / len(records),
+        "per_stream_xrt_min": min(r.xrt for r in records),
+        "aggregate_audio_s_per_s": sum(s["aggregate_audio_s_per_s"] for s in summaries) / len(summaries),
+        "audio_s_per_stream": summaries[0]["audio_s_per_stream"],
+        "wall_s": sum(s["wall_s"] for s in summaries),
+    }
 
 
 def _feed_words(stream, text: str, rate: float) -> None:
