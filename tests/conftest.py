@@ -19,15 +19,17 @@ def golden() -> Path:
 
 @pytest.fixture(scope="module")
 def golden_models(golden: Path):
-    """`get(kind, dtype="float32")`: the golden tiny checkpoint of that kind, loaded once per test module."""
+    """`get(kind, dtype="float32", **options)`: the golden tiny checkpoint of that kind, loaded once per test module
+    with those `from_pretrained` options (e.g. `quantize="fp16"`, `linear_backend="onednn"`)."""
     from qwen3tts_realtime import Qwen3TTS
 
-    loaded: dict[tuple[str, str], Qwen3TTS] = {}
+    loaded: dict[tuple, Qwen3TTS] = {}
 
-    def get(kind: str, dtype: str = "float32") -> Qwen3TTS:
-        if (kind, dtype) not in loaded:
-            loaded[kind, dtype] = Qwen3TTS.from_pretrained(golden / "tiny" / kind, dtype=dtype)
-        return loaded[kind, dtype]
+    def get(kind: str, dtype: str = "float32", **options) -> Qwen3TTS:
+        key = (kind, dtype, *sorted(options.items()))
+        if key not in loaded:
+            loaded[key] = Qwen3TTS.from_pretrained(golden / "tiny" / kind, dtype=dtype, **options)
+        return loaded[key]
 
     yield get
     for tts in loaded.values():

@@ -23,17 +23,8 @@ TEXTS = [
 
 
 @pytest.fixture(scope="module")
-def models(golden):
-    loaded = {}
-
-    def get(kind: str) -> Qwen3TTS:
-        if kind not in loaded:
-            loaded[kind] = Qwen3TTS.from_pretrained(golden / "tiny" / kind, dtype="float64")
-        return loaded[kind]
-
-    yield get
-    for tts in loaded.values():
-        tts.close()
+def models(golden_models):
+    return lambda kind: golden_models(kind, "float64")
 
 
 def requests_for(tts: Qwen3TTS, golden, kind: str) -> list[dict]:

@@ -43,27 +43,13 @@ def test_pack_linears_replaces_the_linears_below_a_module_from_a_size_on():
     assert isinstance(block[2], nn.Embedding)
 
 
-@pytest.fixture(scope="module")
-def onednn_models(golden):
-    loaded: dict[str, Qwen3TTS] = {}
-
-    def get(kind: str) -> Qwen3TTS:
-        if kind not in loaded:
-            loaded[kind] = Qwen3TTS.from_pretrained(golden / "tiny" / kind, linear_backend="onednn")
-        return loaded[kind]
-
-    yield get
-    for tts in loaded.values():
-        tts.close()
-
-
 GENERATE_CASES = golden_cases("generate")
 
 
 @needs_onednn
 @pytest.mark.parametrize("case", GENERATE_CASES, ids=[c["name"] for c in GENERATE_CASES])
-def test_every_layer_packed_gives_the_official_codes(onednn_models, case):
-    tts = onednn_models(case["call"]["model"])
+def test_every_layer_packed_gives_the_official_codes(golden_models, case):
+    tts = golden_models(case["call"]["model"], linear_backend="onednn")
     assert not any(isinstance(m, nn.Linear) for m in tts.talker.modules())
     out = replay(tts, case["call"])
     expected = load_golden_output(case)

@@ -19,17 +19,8 @@ TEXTS = ["Hello there, how can I help you today?", "Your order number is four tw
 
 
 @pytest.fixture(scope="module")
-def fp16_models(golden):
-    loaded: dict[str, Qwen3TTS] = {}
-
-    def get(kind: str) -> Qwen3TTS:
-        if kind not in loaded:
-            loaded[kind] = Qwen3TTS.from_pretrained(golden / "tiny" / kind, quantize="fp16")
-        return loaded[kind]
-
-    yield get
-    for tts in loaded.values():
-        tts.close()
+def fp16_models(golden_models):
+    return lambda kind: golden_models(kind, quantize="fp16")
 
 
 @pytest.mark.parametrize("case", GREEDY_CASES, ids=[c["name"] for c in GREEDY_CASES])
