@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from .engine.engine import DEFAULT_CHUNK_FRAMES, Engine, check_chunk_frames
 from .engine.generation import RowRequest, generate_frames
-from .engine.omp import release_omp_workers, releases_omp_workers
+from .engine.omp import releases_omp_workers
 from .engine.sampling import SamplingParams
 from .engine.stream import Stream
 from .errors import InvalidInputError, UnsupportedError
@@ -100,6 +100,7 @@ class Qwen3TTS:
         self._engine: Engine | None = None
 
     @classmethod
+    @releases_omp_workers  # this thread's OpenMP workers would slow the engine thread (see engine/omp.py)
     def from_pretrained(
         cls,
         model: str | Path,
@@ -128,16 +129,12 @@ class Qwen3TTS:
 
         Raises:
             CheckpointError: not a Qwen3-TTS 12 Hz checkpoint, or a missing/unexpected weight.
-            InvalidInputError: unknown device or dtype.
+            InvalidInputError: an unknown device, dtype, quantize or linear_backend, or one that cannot run here.
         """
         dev = parse_device(device)
         dt = parse_dtype(dtype, dev)
         quantize = check_quantize(quantize, dev, dt)
-        if quantize is not None and linear_backend == "onednn":
-            raise InvalidInputError(
-                f"linear_backend='onednn' packs float32 weights; quantize={quantize!r} replaces them"
-            )
-        backend = "torch" if quantize is not None else resolve_linear_backend(linear_backend, dev, dt)
+        backend = resolve_linear_backend(linear_backend, dev, dt, quantize)
         folder = resolve_checkpoint(model, revision=revision)
         config = Qwen3TTSConfig.from_dict(load_json(folder / "config.json"))
         weights = folder / "model.safetensors"
@@ -157,18 +154,13 @@ class Qwen3TTS:
         talker.eval()
         if quantize is not None:
             quantize_talker(talker, quantize)
-        elif backend == "onednn":
-            min_weights = AUTO_MIN_WEIGHTS if linear_backend == "auto" else 0
-            holder = nn.ModuleDict({"codec_head": talker.codec_head})
-            for module in (talker.model, talker.text_projection, talker.code_predictor, holder):
-                pack_linears(module, min_weights=min_weights)
-            talker.codec_head = holder["codec_head"]
+        elif backend == "onednn":  # every talker linear: decoder, text projection, codec head, code predictor
+            pack_linears(talker, min_weights=AUTO_MIN_WEIGHTS if linear_backend == "auto" else 0)
         tts = cls(
             folder, config, talker, codec, speaker_encoder, TextTokenizer(folder), defaults, dtype=dt, device=dev
         )
         tts.quantize = quantize
         tts.linear_backend = backend
-        release_omp_workers()  # this thread's OpenMP workers would slow the engine thread (see engine/omp.py)
         return tts
 
     # ---- what the checkpoint is -------------------------------------------------------------------------

@@ -209,9 +209,8 @@ class Engine:
     def _run(self) -> None:
         while True:
             with self._cond:
-                if not self._closed and not self._queue and not self._has_work():
-                    release_omp_workers()  # idle: let other threads' torch work run unthrottled (see omp.py)
                 while not self._closed and not self._queue and not self._has_work():
+                    release_omp_workers()  # idle: let other threads' torch work run unthrottled (see omp.py)
                     self._cond.wait()
                 if self._closed:
                     self._queue.clear()

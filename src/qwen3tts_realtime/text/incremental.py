@@ -35,6 +35,7 @@ class IncrementalTokenizer:
         self._normalizer = backend.normalizer
         self._pre_tokenizer = backend.pre_tokenizer
         self._added = tuple(sorted({t.content for t in tokenizer.added_tokens_decoder.values() if t.content}))
+        self._longest_added = max(map(len, self._added), default=0)
         self._text = ""
         self._committed: list[int] = []
         self._committed_chars = 0
@@ -80,8 +81,7 @@ class IncrementalTokenizer:
 
     def _added_token_start(self, norm: str) -> int:
         """Where the text's end may be the beginning of an added token (`len(norm)` if nowhere)."""
-        longest = max((len(t) for t in self._added), default=0)
-        for start in range(max(0, len(norm) - longest + 1), len(norm)):
+        for start in range(max(0, len(norm) - self._longest_added + 1), len(norm)):
             tail = norm[start:]
             if any(t.startswith(tail) and t != tail for t in self._added):
                 return start
