@@ -54,7 +54,7 @@ $(OFFICIAL_STAMP):
 
 bench-peers: $(STAMP) $(OFFICIAL_STAMP)
 	OMP_NUM_THREADS=$(BENCH_THREADS) $(PY) benchmarks/peers.py --config 0.6B-CustomVoice \
-		--frames $(PEERS_FRAMES) --threads $(BENCH_THREADS)
+		--frames $(PEERS_FRAMES) --threads $(BENCH_THREADS) --quantize none fp16 int8 int4 w8a8
 
 bench-peers-smoke: $(STAMP) $(OFFICIAL_STAMP)
 	OMP_NUM_THREADS=$(BENCH_THREADS) $(PY) benchmarks/peers.py --config tiny-custom_voice \

@@ -7,7 +7,8 @@ Runs in OUR virtualenv. Ours: one warm stream (time to first chunk, per-frame sp
 (`non_streaming_layout=False`), the checkpoint's first speaker, exactly `--frames` frames. The official side runs the
 same request (`generate_custom_voice(..., non_streaming_mode=False, do_sample=False, subtalker_dosample=False,
 max_new_tokens=frames + 1)`) in a subprocess with the official virtualenv's python (`benchmarks/peers/official_run.py`;
-the venv is made by `make bench-peers`). Both load the same checkpoint folder.
+the venv is made by `make bench-peers`). Both load the same checkpoint folder. `--quantize none fp16 int8 int4 w8a8`
+runs our side once per weight format, each in its own process (its own peak RSS), beside one official run.
 
 Writes benchmarks/results/peers-<config>-cpu-float32.json (both sides, our figures as ratios to the official ones,
 greedy code agreement) and benchmarks/results/peers-<config>.md.
@@ -261,7 +262,8 @@ def markdown(result: dict) -> str:
     first = agree["first_mismatch"]
     lines = [
         f"# Peers: official qwen-tts vs qwen3tts_realtime — {result['config']}, CPU float32"
-        + (f" (ours: `quantize=\"{result['quantize']}\"` weights)" if result["quantize"] != "none" else ""),
+        + (f" (ours: `quantize=\"{result['quantize']}\"` weights, kernel {ours['linear_backend']})"
+           if result["quantize"] != "none" else ""),
         "",
         f"Measured {m['date']} on {m['cpu']} ({m['logical_cores']} logical cores), {result['threads']} threads, "
         f"our torch {m['torch']}; official: qwen-tts {off['versions']['qwen_tts']}, transformers "
@@ -291,6 +293,51 @@ def markdown(result: dict) -> str:
     return "\n".join(lines)
 
 
+MODES = ["none", "fp16", "int8", "int4", "w8a8"]
+
+
+def run_ours_in_subprocess(args: argparse.Namespace, quantize: str) -> dict:
+    """Our side for one weight format, in its own process, so each format's peak RSS is its own."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "ours.json"
+        cmd = [sys.executable, __file__, "--config", args.config, "--frames", str(args.frames), "--repeats",
+               str(args.repeats), "--quantize", quantize, "--ours-json", str(out)]
+        if args.threads:
+            cmd += ["--threads", str(args.threads)]
+        proc = subprocess.run(cmd, timeout=3600)
+        if proc.returncode != 0 or not out.exists():
+            raise SystemExit(f"our run with quantize={quantize} failed (exit {proc.returncode})")
+        return json.loads(out.read_text())
+
+
+def modes_markdown(config: str, results: dict[str, dict]) -> str:
+    gib = 1024 ** 3
+    lines = [f"# Peers, every weight format — {config}, CPU, ours / official in one run", "",
+             "| ours: quantize | kernel | first audio | talker + predictor per frame (stream) | decoder per frame | "
+             "xRT stream | ours / official per frame | peak RSS | greedy codes equal official |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for mode, r in results.items():
+        o, ratio = r["ours"]["runs"], r["ratios"]
+        lines.append(
+            f"| {mode} | {r['ours']['linear_backend']}"
+            f" | {mean([x['stream']['time_to_first_audio_s'] for x in o]):.2f} s"
+            f" | {mean([x['stream']['per_frame_ms']['step_without_decoder'] for x in o]):.0f} ms"
+            f" | {mean([x['stream']['per_frame_ms']['decoder'] for x in o]):.0f} ms"
+            f" | {mean([x['stream']['xrt_audio_s_per_wall_s'] for x in o]):.3f}"
+            f" | {ratio['per_frame_step_stream']:.3f} | {r['ours']['peak_rss_bytes'] / gib:.2f} GiB"
+            f" | {100 * r['code_agreement']['equal_code_fraction']:.1f}% |")
+    official = next(iter(results.values()))["official"]
+    runs = official["runs"]
+    lines += ["", f"Official qwen-tts in the same run: talker + predictor "
+              f"{mean([x['per_frame_ms']['talker_and_code_predictor'] for x in runs]):.0f} ms per frame, decoder "
+              f"{mean([x['per_frame_ms']['decoder'] for x in runs]):.0f} ms, xRT "
+              f"{mean([x['xrt_audio_s_per_wall_s'] for x in runs]):.3f}, peak RSS "
+              f"{official['peak_rss_bytes'] / gib:.2f} GiB. Random weights: greedy code equality with the official "
+              "package is only meaningful for float32 and fp16; fidelity of the other formats is measured "
+              "teacher-forced in fidelity-*.json.", ""]
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--config", default="0.6B-CustomVoice", help="0.6B-CustomVoice, tiny-custom_voice (smoke)")
@@ -299,47 +346,64 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--tag", default="", help="appended to the result names, e.g. t1 → peers-<config>-t1-...")
     parser.add_argument("--official-python", type=Path, default=OFFICIAL_PYTHON)
-    parser.add_argument("--quantize", choices=["fp16", "int8"], default=None, help="our opt-in CPU weight format")
+    parser.add_argument("--quantize", nargs="+", choices=MODES, default=["none"],
+                        help="our weight formats, each run in its own process (none = float32)")
+    parser.add_argument("--ours-json", type=Path, default=None, help=argparse.SUPPRESS)  # one format, ours only
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     threads = torch.get_num_threads()
     folder = checkpoint(args.config)
+    if args.ours_json is not None:
+        quantize = None if args.quantize[0] == "none" else args.quantize[0]
+        args.ours_json.write_text(json.dumps(run_ours(folder, args.frames, args.repeats, quantize)))
+        return
 
     load = {"start": load_average()}
-    ours = run_ours(folder, args.frames, args.repeats, args.quantize)
-    load["after_ours"] = load_average()
+    ours_by_mode = {}
+    for mode in args.quantize:
+        ours_by_mode[mode] = run_ours_in_subprocess(args, mode)
+        load[f"after_ours_{mode}"] = load_average()
     gc.collect()
-    official = run_official(args.official_python, folder, ours["speaker"], args.frames, threads, args.repeats)
+    speaker = next(iter(ours_by_mode.values()))["speaker"]
+    official = run_official(args.official_python, folder, speaker, args.frames, threads, args.repeats)
     load["after_official"] = load_average()
 
-    result = {
-        "benchmark": "peers",
-        "config": args.config,
-        "checkpoint": str(folder),
-        "dtype": "float32",
-        "quantize": args.quantize or "none",
-        "device": "cpu",
-        "text": TEXT,
-        "language": LANGUAGE,
-        "frames": args.frames,
-        "threads": threads,
-        "repeats": args.repeats,
-        "machine": machine(),
-        "load_average": load,
-        "ours": ours,
-        "official": official,
-        "ratios": ratios(ours, official),
-        "code_agreement": agreement(ours["runs"][0]["codes"], official["runs"][0]["codes"]),
-        "note": "random weights; greedy; ours runs first, then the official package in a subprocess (same machine, "
-                "same thread count); peak RSS is each whole process's VmHWM",
-    }
-    name = "-".join(["peers", args.config, *filter(None, [args.quantize, args.tag])])
-    save(f"{name}-cpu-float32", result)
-    md = RESULTS / f"{name}.md"
-    md.write_text(markdown(result))
-    print(f"wrote {md}")
-    print(json.dumps({"ratios": result["ratios"], "code_agreement": result["code_agreement"]}, indent=2))
+    results = {}
+    for mode, ours in ours_by_mode.items():
+        result = {
+            "benchmark": "peers",
+            "config": args.config,
+            "checkpoint": str(folder),
+            "dtype": "float32",
+            "quantize": mode,
+            "device": "cpu",
+            "text": TEXT,
+            "language": LANGUAGE,
+            "frames": args.frames,
+            "threads": threads,
+            "repeats": args.repeats,
+            "machine": machine(),
+            "load_average": load,
+            "ours": ours,
+            "official": official,
+            "ratios": ratios(ours, official),
+            "code_agreement": agreement(ours["runs"][0]["codes"], official["runs"][0]["codes"]),
+            "note": "random weights; greedy; ours runs first (each format in its own process), then the official "
+                    "package in a subprocess (same machine, same thread count); peak RSS is each whole process's "
+                    "VmHWM",
+        }
+        results[mode] = result
+        name = "-".join(["peers", args.config, *filter(None, [None if mode == "none" else mode, args.tag])])
+        save(f"{name}-cpu-float32", result)
+        md = RESULTS / f"{name}.md"
+        md.write_text(markdown(result))
+        print(f"wrote {md}")
+        print(mode, json.dumps({"ratios": result["ratios"], "code_agreement": result["code_agreement"]}, indent=2))
+    if len(results) > 1:
+        md = RESULTS / f"peers-{args.config}{'-' + args.tag if args.tag else ''}-modes.md"
+        md.write_text(modes_markdown(args.config, results))
+        print(f"wrote {md}")
 
 
 if __name__ == "__main__":

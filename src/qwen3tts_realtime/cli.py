@@ -23,7 +23,9 @@ from collections.abc import Iterator, Sequence
 
 __all__ = ["main"]
 
-QUANTIZE_HELP = "CPU weight format for the talker: fp16 (about 2x faster, same greedy codes) or int8 (faster, drifts)"
+QUANTIZE_HELP = ("CPU weight format of the talker and code predictor: fp16, int8, int4 (weight-only) or w8a8 (int8 "
+                 "weights and activations, the fastest on x86); fidelity per mode in the README")
+QUANTIZE_CHOICES = ["fp16", "int8", "int4", "w8a8"]  # model.quantized_linear.QUANTIZE_MODES (no torch import here)
 VOICE_DIR_HELP = "voice library folder (default: $QWEN3TTS_VOICE_DIR or the user cache)"
 
 
@@ -64,7 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     speak.add_argument("--play", action="store_true", help="play the audio on the default output device (play extra)")
     speak.add_argument("--device", default=None)
     speak.add_argument("--dtype", default=None)
-    speak.add_argument("--quantize", choices=["fp16", "int8"], default=None, help=QUANTIZE_HELP)
+    speak.add_argument("--quantize", choices=QUANTIZE_CHOICES, default=None, help=QUANTIZE_HELP)
     speak.add_argument("--seed", type=int, default=None)
     speak.add_argument("--greedy", action="store_true", help="deterministic decoding (no sampling)")
     speak.add_argument("--max-frames", type=int, default=None, help="at most this many 80 ms frames")
@@ -176,7 +178,7 @@ def _voices_parser(sub: argparse._SubParsersAction) -> None:
     add.add_argument("--voice-dir", help=VOICE_DIR_HELP)
     add.add_argument("--device", default=None)
     add.add_argument("--dtype", default=None)
-    add.add_argument("--quantize", choices=["fp16", "int8"], default=None, help=QUANTIZE_HELP)
+    add.add_argument("--quantize", choices=QUANTIZE_CHOICES, default=None, help=QUANTIZE_HELP)
     add.set_defaults(run=_voices_add)
 
     lst = vsub.add_parser("list", help="list the library's voices")

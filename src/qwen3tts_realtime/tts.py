@@ -29,11 +29,13 @@ from .model.audio_input import load_reference_audio
 from .model.checkpoint import load_module_weights, parse_device, parse_dtype, resolve_checkpoint
 from .model.codec import AudioLike, SpeechCodec
 from .model.config import GenerationDefaults, Qwen3TTSConfig, load_json
+from .model.kernel_choice import choose_kernel
 from .model.packed_linear import AUTO_MIN_WEIGHTS, pack_linears, resolve_linear_backend
 from .model.prompt import Prompt, PromptVoice, build_prompt
-from .model.quantize import check_quantize, quantize_talker
+from .model.quantize import quantizing_loader, widest_linear_shape
+from .model.quantized_linear import check_quantize
 from .model.speaker_encoder import SpeakerEncoder
-from .model.talker import Talker
+from .model.talker import COMPACT_TABLES, Talker
 from .model.text_tokenizer import TextTokenizer
 from .text.segment import group_segments
 from .voices.profile import VoiceProfile
@@ -92,8 +94,8 @@ class Qwen3TTS:
         self.talker, self.codec, self.speaker_encoder = talker, codec, speaker_encoder
         self.tokenizer, self.generation_defaults = tokenizer, generation_defaults
         self.dtype, self.device = dtype, device
-        self.quantize: str | None = None  # set by from_pretrained (see model/quantize.py)
-        self.linear_backend = "torch"  # set by from_pretrained (see model/packed_linear.py)
+        self.quantize: str | None = None  # set by from_pretrained (see model/quantized_linear.py)
+        self.linear_backend = "torch"  # set by from_pretrained: "onednn", "torch" or the quantized kernel
         self.max_streams = 16
         self.voice_library: VoiceLibrary | None = None  # consulted by resolve_voice for names
         self._speaker_profiles: dict[tuple[str, str | None], VoiceProfile] = {}
@@ -118,14 +120,16 @@ class Qwen3TTS:
             device: "cpu" (default), "cuda", "cuda:1", ...
             dtype: "float32" (CPU default), "float64", "bfloat16" (accelerator default), "float16" (GPU only).
             revision: Hugging Face revision for hub ids.
-            quantize: opt-in CPU weight format for the talker and code predictor (float32 compute): "fp16"
-                (float16 weights: about 2x faster per step, same greedy codes as float32 in our checks, batched
-                == alone kept) or "int8" (dynamic int8: fastest, but codes drift and batched != alone). See
-                `model/quantize.py`.
-            linear_backend: how the talker's and code predictor's float32 linear layers run when not quantized:
-                "auto" (default: the larger layers' weights pre-packed for oneDNN on CPU, where it is available;
-                several times faster for the engine's batches of 2-16 streams), "onednn" (pack every layer; required)
-                or "torch" (plain `nn.Linear`). See `model/packed_linear.py`.
+            quantize: opt-in CPU weight format for the talker, text projection and code predictor: "fp16"
+                (float16 weights, float32 math), "int8" (int8 weights per channel, floating activations), "int4"
+                (4-bit weights in groups), "w8a8" (int8 weights and 7-bit activations per row: the fastest on x86).
+                Streaming equals offline and batched equals alone in every mode; how far each departs from
+                float32 is measured in benchmarks/results/fidelity-*.json. See `model/quantized_linear.py`.
+            linear_backend: the kernel. Without `quantize`: "auto" (default: the larger layers' weights
+                pre-packed for oneDNN on CPU, where it is available), "onednn" (pack every layer; required) or
+                "torch" (plain `nn.Linear`); see `model/packed_linear.py`. With `quantize`: "auto" (the fastest
+                kernel of the format measured on this machine, remembered in the user cache) or a kernel name
+                from `model.quantized_linear.KERNELS`.
 
         Raises:
             CheckpointError: not a Qwen3-TTS 12 Hz checkpoint, or a missing/unexpected weight.
@@ -134,13 +138,17 @@ class Qwen3TTS:
         dev = parse_device(device)
         dt = parse_dtype(dtype, dev)
         quantize = check_quantize(quantize, dev, dt)
-        backend = resolve_linear_backend(linear_backend, dev, dt, quantize)
+        backend = linear_backend if quantize else resolve_linear_backend(linear_backend, dev, dt)
         folder = resolve_checkpoint(model, revision=revision)
         config = Qwen3TTSConfig.from_dict(load_json(folder / "config.json"))
         weights = folder / "model.safetensors"
         with torch.device("meta"):
             talker = Talker(config.talker)
-        load_module_weights(talker, weights, "talker.", dtype=dt, device=dev)
+        convert = None
+        if quantize is not None:
+            backend = choose_kernel(quantize, linear_backend, widest_linear_shape(talker, quantize))
+            convert = quantizing_loader(talker, quantize, backend)
+        load_module_weights(talker, weights, "talker.", dtype=dt, device=dev, compact=COMPACT_TABLES, convert=convert)
         speaker_encoder = None
         if config.speaker_encoder is not None:
             with torch.device("meta"):
@@ -152,9 +160,7 @@ class Qwen3TTS:
         gen_path = folder / "generation_config.json"
         defaults = GenerationDefaults.from_dict(load_json(gen_path)) if gen_path.exists() else GenerationDefaults()
         talker.eval()
-        if quantize is not None:
-            quantize_talker(talker, quantize)
-        elif backend == "onednn":  # every talker linear: decoder, text projection, codec head, code predictor
+        if backend == "onednn":  # every talker linear: decoder, text projection, codec head, code predictor
             pack_linears(talker, min_weights=AUTO_MIN_WEIGHTS if linear_backend == "auto" else 0)
         tts = cls(
             folder, config, talker, codec, speaker_encoder, TextTokenizer(folder), defaults, dtype=dt, device=dev

@@ -79,11 +79,11 @@ def test_cpu_float32_models_pack_their_larger_layers_by_default_and_give_the_sam
 def test_float64_and_quantized_models_keep_their_own_linear_layers(golden):
     folder = golden / "tiny" / "custom_voice"
     assert Qwen3TTS.from_pretrained(folder, dtype="float64").linear_backend == "torch"
-    assert Qwen3TTS.from_pretrained(folder, quantize="fp16").linear_backend == "torch"
+    assert Qwen3TTS.from_pretrained(folder, quantize="fp16").linear_backend == "fbgemm-fp16"
 
 
 def test_bad_linear_backends_are_named():
-    with pytest.raises(InvalidInputError, match="accepted: 'auto', 'onednn', 'torch'"):
+    with pytest.raises(InvalidInputError, match="accepted without quantize: 'auto', 'onednn', 'torch'"):
         resolve_linear_backend("mkl", CPU, torch.float32)
     with pytest.raises(InvalidInputError, match="float64"):
         resolve_linear_backend("onednn", CPU, torch.float64)
@@ -92,5 +92,5 @@ def test_bad_linear_backends_are_named():
 
 
 def test_onednn_and_quantize_together_are_refused(golden):
-    with pytest.raises(InvalidInputError, match="quantize='fp16' replaces them"):
+    with pytest.raises(InvalidInputError, match="'onednn' does not run quantize='fp16'; accepted: 'auto', 'fbgemm"):
         Qwen3TTS.from_pretrained(golden / "tiny" / "custom_voice", quantize="fp16", linear_backend="onednn")

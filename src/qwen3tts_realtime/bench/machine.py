@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["describe_machine", "load_average", "peak_rss_bytes", "rss_bytes"]
+__all__ = ["describe_machine", "cpu_caches", "cpu_isa_flags", "load_average", "peak_rss_bytes", "rss_bytes"]
 
 
 def describe_machine(device: str = "cpu") -> dict[str, Any]:
@@ -29,6 +29,8 @@ def describe_machine(device: str = "cpu") -> dict[str, Any]:
         accelerator = torch.cuda.get_device_name(torch.device(device))
     return {
         "cpu": cpu,
+        "isa": cpu_isa_flags(),
+        "caches": cpu_caches(),
         "logical_cores": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__,
@@ -38,6 +40,38 @@ def describe_machine(device: str = "cpu") -> dict[str, Any]:
         "load_average_1_5_15": load_average(),
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+
+
+ISA_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16",
+             "avx_vnni", "amx_bf16", "amx_int8", "amx_tile", "asimd", "sve", "bf16", "i8mm")
+
+
+def cpu_isa_flags() -> list[str]:
+    """The vector ISA features that decide which kernels are fast (from /proc/cpuinfo; empty elsewhere)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return []
+    flags: set[str] = set()
+    for line in text.splitlines():
+        if line.startswith(("flags", "Features")):
+            flags.update(line.split(":", 1)[1].split())
+    return [f for f in ISA_FLAGS if f in flags]
+
+
+def cpu_caches() -> dict[str, str]:
+    """Cache sizes of CPU 0 by level and type, e.g. {"L1d": "32K", "L2": "512K", "L3": "32768K"}."""
+    out: dict[str, str] = {}
+    for index in sorted(Path("/sys/devices/system/cpu/cpu0/cache").glob("index*")):
+        try:
+            level = (index / "level").read_text().strip()
+            kind = (index / "type").read_text().strip()
+            size = (index / "size").read_text().strip()
+        except OSError:
+            continue
+        suffix = {"Data": "d", "Instruction": "i"}.get(kind, "")
+        out[f"L{level}{suffix}"] = size
+    return out
 
 
 def load_average() -> list[float]:

@@ -50,10 +50,11 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"{models}, a shipped config name (e.g. 0.6B-Base, tiny-0.6B-Base) or a checkpoint folder")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="float32")
-    parser.add_argument("--quantize", choices=["fp16", "int8"], default=None,
+    parser.add_argument("--quantize", choices=["fp16", "int8", "int4", "w8a8"], default=None,
                         help="opt-in CPU weight format of the talker (see Qwen3TTS.from_pretrained)")
-    parser.add_argument("--linear-backend", choices=["auto", "onednn", "torch"], default="auto",
-                        help="float32 linear layers: oneDNN pre-packed (auto/onednn) or nn.Linear (torch)")
+    parser.add_argument("--linear-backend", default="auto",
+                        help="the kernel: float32 onednn or torch; quantized, a kernel name of "
+                             "model.quantized_linear.KERNELS; auto: measured here")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--streams", type=int, nargs="+", default=[1, 2, 4, 8, 16], help="concurrency sweep")
     parser.add_argument("--frames", type=int, default=24, help="80 ms frames per stream in the sweep")

@@ -8,13 +8,15 @@ names the key. Tensors are cast to the requested dtype and placed on the request
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Iterable
+import mmap
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import torch
 from safetensors import safe_open
-from torch import nn
+from torch import Tensor, nn
 
 from ..errors import CheckpointError, InvalidInputError
 
@@ -121,12 +123,22 @@ def load_module_weights(
     dtype: torch.dtype,
     device: torch.device,
     ignore_prefixes: Iterable[str] = (),
+    compact: Iterable[str] = (),
+    convert: Callable[[str, Tensor], bool] | None = None,
 ) -> None:
     """Load `file`'s tensors under `prefix` into `module` strictly, cast to `dtype` on `device`.
 
     Keys of the file outside `prefix` belong to other modules; pass prefixes of such keys in `ignore_prefixes`
     only when they are checked elsewhere. Floating tensors are cast; integer buffers keep their dtype.
+
+    Args:
+        compact: module keys of tables that are only looked up (embeddings): kept in the file's dtype when it is
+            narrower than `dtype` (the official bfloat16 values are exact in float32, so the caller casts rows
+            after lookup) and, on the CPU, memory-mapped from the file instead of copied.
+        convert: called with (module key, tensor in `dtype`) one tensor at a time; returns True when it took
+            the tensor itself (e.g. quantized a layer's weight), so no float copy of the whole module is held.
     """
+    compact = set(compact)
     expected = module.state_dict()
     with safe_open(str(file), framework="pt", device="cpu") as f:
         file_keys = [k for k in f.keys() if k.startswith(prefix)]
@@ -146,12 +158,49 @@ def load_module_weights(
         state = {}
         for key in file_keys:
             name = key[len(prefix) :]
-            tensor = f.get_tensor(key)
-            if tensor.shape != expected[name].shape:
+            shape = tuple(f.get_slice(key).get_shape())
+            if shape != tuple(expected[name].shape):
                 raise CheckpointError(
-                    f"{file}: {key} has shape {tuple(tensor.shape)}, config.json implies {tuple(expected[name].shape)}"
+                    f"{file}: {key} has shape {shape}, config.json implies {tuple(expected[name].shape)}"
                 )
+            if name in compact:
+                state[name] = _compact_tensor(f, file, key, dtype, device)
+                continue
+            tensor = f.get_tensor(key)
             if tensor.is_floating_point():
                 tensor = tensor.to(dtype)
+            if convert is not None and convert(name, tensor):
+                continue
             state[name] = tensor.to(device)
-    module.load_state_dict(state, strict=True, assign=True)
+    taken = set(expected) - set(state)  # installed by `convert`
+    result = module.load_state_dict(state, strict=False, assign=True)
+    unloaded = set(result.missing_keys) & set(expected) - taken
+    assert not unloaded and not result.unexpected_keys, f"weights left unloaded: {sorted(unloaded)[:3]}"
+
+
+def _compact_tensor(f, file: Path, key: str, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """A lookup table in the narrower of its file dtype and `dtype`; memory-mapped on the CPU."""
+    stored = f.get_slice(key).get_dtype()
+    file_dtype = _SAFETENSORS_DTYPES.get(stored)
+    if file_dtype is None or torch.finfo(file_dtype).bits >= torch.finfo(dtype).bits:
+        return f.get_tensor(key).to(dtype).to(device)
+    if device.type != "cpu":
+        return f.get_tensor(key).to(device)
+    return _mmap_tensor(file, key)
+
+
+_SAFETENSORS_DTYPES = {"BF16": torch.bfloat16, "F16": torch.float16, "F32": torch.float32}
+
+
+def _mmap_tensor(file: Path, key: str) -> Tensor:
+    """`key` of a safetensors file as a tensor over a private memory map: pages load when rows are looked up,
+    so a 151,936-row text embedding costs only the rows a process reads."""
+    with open(file, "rb") as fh:
+        header_len = int.from_bytes(fh.read(8), "little")
+        info = json.loads(fh.read(header_len))[key]
+        start, end = info["data_offsets"]
+        mapped = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_COPY)
+    dtype = _SAFETENSORS_DTYPES[info["dtype"]]
+    count = (end - start) // torch.tensor([], dtype=dtype).element_size()
+    flat = torch.frombuffer(mapped, dtype=dtype, count=count, offset=8 + header_len + start)
+    return flat.view(info["shape"])

@@ -53,21 +53,18 @@ class PackedLinear(nn.Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
 
 
-def resolve_linear_backend(
-    backend: str, device: torch.device, dtype: torch.dtype, quantize: str | None = None
-) -> str:
-    """"onednn" or "torch": what `backend` means for a model on `device` in `dtype` (with `quantize` weights, the
-    quantized layers replace the linears: "torch").
+def resolve_linear_backend(backend: str, device: torch.device, dtype: torch.dtype) -> str:
+    """"onednn" or "torch": what `backend` means for an unquantized model on `device` in `dtype`.
 
     Raises:
-        InvalidInputError: an unknown backend, or "onednn" where it cannot run (quantized weights, another device
-            or dtype, a torch build without oneDNN, or a kernel that disagrees with `nn.Linear` on this machine).
+        InvalidInputError: an unknown backend, or "onednn" where it cannot run (another device or dtype, a torch
+            build without oneDNN, or a kernel that disagrees with `nn.Linear` on this machine).
     """
     if backend not in LINEAR_BACKENDS:
-        raise InvalidInputError(f"linear_backend={backend!r}; accepted: {', '.join(map(repr, LINEAR_BACKENDS))}")
-    if quantize is not None and backend == "onednn":
-        raise InvalidInputError(f"linear_backend='onednn' packs float32 weights; quantize={quantize!r} replaces them")
-    if backend == "torch" or quantize is not None:
+        raise InvalidInputError(
+            f"linear_backend={backend!r}; accepted without quantize: {', '.join(map(repr, LINEAR_BACKENDS))}"
+        )
+    if backend == "torch":
         return "torch"
     why = _unusable_reason(device, dtype)
     if why is None:

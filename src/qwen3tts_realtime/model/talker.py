@@ -13,7 +13,7 @@ from torch import Tensor, nn
 from .config import TalkerConfig, TransformerConfig
 from .transformer import KVCache, Qwen3DecoderStack
 
-__all__ = ["Talker", "CodePredictor"]
+__all__ = ["Talker", "CodePredictor", "COMPACT_TABLES"]
 
 
 class _TalkerModel(Qwen3DecoderStack):
@@ -24,6 +24,10 @@ class _TalkerModel(Qwen3DecoderStack):
         self.codec_embedding = nn.Embedding(c.transformer.vocab_size, c.transformer.hidden_size)
         self.text_embedding = nn.Embedding(c.text_vocab_size, c.text_hidden_size)
 
+
+COMPACT_TABLES = ("model.text_embedding.weight",)
+"""Tables only looked up (151,936 x 2,048 on real checkpoints): loaded compact and memory-mapped (see
+`load_module_weights`), their rows cast to the compute dtype after lookup."""
 
 TEXT_BLOCK = 32
 """Rows per text-projection call (see `Talker.text_rows`)."""
@@ -95,6 +99,11 @@ class Talker(nn.Module):
     def hidden_size(self) -> int:
         return self.config.transformer.hidden_size
 
+    @property
+    def dtype(self) -> torch.dtype:
+        """The compute dtype (the text embedding may be stored narrower; see `COMPACT_TABLES`)."""
+        return self.model.norm.weight.dtype
+
     def text_rows(self, ids: Tensor) -> Tensor:
         """P(ids): projected text-token rows, [N, D] for ids [N].
 
@@ -104,7 +113,7 @@ class Talker(nn.Module):
         (`tests/model/test_text_rows.py` checks this). One block reads the weights once, where one call per
         token read them per token.
         """
-        emb = self.model.text_embedding(ids.reshape(-1))  # [N, text_hidden]
+        emb = self.model.text_embedding(ids.reshape(-1)).to(self.dtype)  # [N, text_hidden]
         n = emb.shape[0]
         if n == 0:
             return emb.new_zeros(0, self.hidden_size)

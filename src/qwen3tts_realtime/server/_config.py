@@ -83,7 +83,7 @@ SETTINGS: tuple[tuple[str, str, str, type, str], ...] = (
      "name clients may send as `model` besides qwen3-tts (default: --model)"),
     ("--device", "device", "QWEN3TTS_DEVICE", str, "cpu, cuda, cuda:1, ... (default: cpu)"),
     ("--dtype", "dtype", "QWEN3TTS_DTYPE", str, "float32, bfloat16, ... (default: per device)"),
-    ("--quantize", "quantize", "QWEN3TTS_QUANTIZE", str, "CPU weight format: fp16 or int8 (default: none)"),
+    ("--quantize", "quantize", "QWEN3TTS_QUANTIZE", str, "CPU weight format: fp16, int8, int4 or w8a8 (default: none)"),
     ("--host", "host", "QWEN3TTS_HOST", str, "address to bind; 0.0.0.0 exposes the server to the network"),
     ("--port", "port", "QWEN3TTS_PORT", int, "port to listen on"),
     ("--voice-dir", "voice_dir", "QWEN3TTS_VOICE_DIR", str, "voice library folder (default: the user cache)"),

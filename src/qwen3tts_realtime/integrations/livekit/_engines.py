@@ -26,7 +26,7 @@ MODEL_ENV = "QWEN3TTS_MODEL"  # overrides DEFAULT_MODEL for load_engine() and `d
 
 # The process-wide engines, by (model, device, dtype). Guarded by _LOCK: LiveKit may run several job
 # threads' setup functions at once, and a model must load only once.
-_ENGINES: dict[tuple[str, str, str], TTSEngine] = {}
+_ENGINES: dict[tuple[str, str, str, str | None], TTSEngine] = {}
 _LOCK = threading.Lock()
 
 
@@ -41,6 +41,7 @@ def load_engine(
     *,
     device: str | None = None,
     dtype: str | None = None,
+    quantize: str | None = None,
     warmup: bool = True,
 ) -> TTSEngine:
     """The process's engine for `model` on `device`: loaded (and warmed up) on the first call, then shared.
@@ -52,6 +53,8 @@ def load_engine(
         model: a Hugging Face id or a checkpoint folder; `None` = `default_model()`.
         device: "cuda", "cuda:1", "cpu", ...; `None` = "cuda" when available, else "cpu".
         dtype: "bfloat16", "float32", ...; `None` = bfloat16 on accelerators, float32 on CPU.
+        quantize: CPU weight format, "fp16", "int8", "int4" or "w8a8" (see `Qwen3TTS.from_pretrained`);
+            `None` = none.
         warmup: run a tiny generation once loaded, so the first call pays no one-time costs.
 
     Returns:
@@ -70,12 +73,12 @@ def load_engine(
     dev = parse_device(device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu"))
     dt = parse_dtype(dtype, dev)
     path = Path(model).expanduser()
-    key = (str(path.resolve()) if path.is_dir() else str(model), str(dev), str(dt).removeprefix("torch."))
+    key = (str(path.resolve()) if path.is_dir() else str(model), str(dev), str(dt).removeprefix("torch."), quantize)
     with _LOCK:
         engine = _ENGINES.get(key)
         if engine is None:
             log.info("loading %s on %s (%s)", key[0], key[1], key[2])
-            loaded = Qwen3TTS.from_pretrained(model, device=dev, dtype=dt)
+            loaded = Qwen3TTS.from_pretrained(model, device=dev, dtype=dt, quantize=quantize)
             if warmup:
                 loaded.warmup()
             _ENGINES[key] = engine = loaded
@@ -84,7 +87,7 @@ def load_engine(
 
 def engine_model_name(engine: object) -> str | None:
     """The model an engine from `load_engine` was loaded from (a hub id or a folder name); None otherwise."""
-    for (model, _, _), loaded in list(_ENGINES.items()):  # no lock: a load in progress must not block a loop
+    for (model, *_), loaded in list(_ENGINES.items()):  # no lock: a load in progress must not block a loop
         if loaded is engine:
             return Path(model).name if Path(model).is_dir() else model
     return None

@@ -41,7 +41,7 @@ class Request:
     speed: float
 
 
-def load_engine(model: str | Path, device: str | None, dtype: str | None) -> TTSEngine:
+def load_engine(model: str | Path, device: str | None, dtype: str | None, quantize: str | None = None) -> TTSEngine:
     """Load a checkpoint (blocking). `device` None: "cuda" when available, else "cpu"."""
     import torch
 
@@ -49,7 +49,7 @@ def load_engine(model: str | Path, device: str | None, dtype: str | None) -> TTS
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     log.info("loading %s on %s", model, device)
-    return Qwen3TTS.from_pretrained(model, device=device, dtype=dtype)
+    return Qwen3TTS.from_pretrained(model, device=device, dtype=dtype, quantize=quantize)
 
 
 class EngineAccess:

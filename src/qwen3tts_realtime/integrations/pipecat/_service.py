@@ -93,6 +93,7 @@ class Qwen3TTSService(TTSService):
         voice_library: Any | None = None,
         device: str | None = None,
         dtype: str | None = None,
+        quantize: str | None = None,
         settings: Qwen3TTSSettings | None = None,
         text_aggregation_mode: TextAggregationMode = TextAggregationMode.TOKEN,
         max_new_frames: int | None = None,
@@ -110,6 +111,8 @@ class Qwen3TTSService(TTSService):
                 names go to `engine.resolve_voice`.
             device: for loading `model`: "cuda", "cuda:1", "cpu", ...; None = "cuda" when available.
             dtype: for loading `model`: "bfloat16", "float32", ...; None = bfloat16 on accelerators.
+            quantize: for loading `model` on a CPU: "fp16", "int8", "int4" or "w8a8" weights (see
+                `Qwen3TTS.from_pretrained`); None = float32.
             settings: runtime-updatable settings (voice, language, instruct, speed, sampling).
             text_aggregation_mode: TOKEN streams LLM tokens into one engine stream per turn (lowest latency);
                 SENTENCE speaks sentence by sentence.
@@ -154,7 +157,7 @@ class Qwen3TTSService(TTSService):
         if self._settings.language is not None:
             self._settings.language = model_language(self._settings.language)
         self._model = model
-        self._device, self._dtype = device, dtype
+        self._device, self._dtype, self._quantize = device, dtype, quantize
         self._owns_engine = engine is None
         self._loading: asyncio.Task | None = None
         self._access_args = {
@@ -191,7 +194,7 @@ class Qwen3TTSService(TTSService):
         await super().setup(setup)
         if self._access is None and self._loading is None:
             # Loading overlaps the other processors' setup; start() waits for it (no setup timeout applies).
-            load = asyncio.to_thread(load_engine, self._model, self._device, self._dtype)
+            load = asyncio.to_thread(load_engine, self._model, self._device, self._dtype, self._quantize)
             self._loading = self.create_task(load, "load_qwen3tts")
 
     async def start(self, frame: StartFrame) -> None:
