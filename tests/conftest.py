@@ -9,6 +9,16 @@ import pytest
 from tests.golden import GOLDEN
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _kernel_choices_outside_the_user_cache(tmp_path_factory):
+    """`quantize` loads measure their kernel once per machine and remember it; tests keep that memory to
+    themselves."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("QWEN3TTS_KERNEL_CACHE", str(tmp_path_factory.mktemp("kernels") / "kernels.json"))
+    yield
+    mp.undo()
+
+
 @pytest.fixture(scope="session")
 def golden() -> Path:
     """The golden bundle folder; tests that need it skip when it is absent."""

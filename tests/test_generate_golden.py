@@ -145,12 +145,16 @@ def test_min_new_frames_holds_off_the_end_of_speech(models):
         tts.generate(text, voice, sampling=SamplingParams(min_new_frames=-1))
 
 
-def test_bfloat16_runs(golden):
-    """bfloat16 (emulated on this CPU) generates valid codes; its agreement with float32 on the golden cases
-    is measured by benchmarks/dtype_agreement.py (greedy trajectories of random weights diverge early)."""
-    tts = Qwen3TTS.from_pretrained(golden / "tiny" / "custom_voice", dtype="bfloat16")
-    out = tts.generate("Hello there.", tts.speaker("ryan"), "English", sampling=SamplingParams.greedy(),
-                       max_new_frames=6)
-    assert out.codes.shape[1] == 16 and 2 <= out.codes.shape[0] <= 6
-    assert int(out.codes.min()) >= 0 and int(out.codes.max()) < 2048
-    assert out.audio.dtype == np.float32 and np.isfinite(out.audio).all()
+def test_bfloat16_stays_close_to_float32_teacher_forced(golden_models):
+    """bfloat16 (emulated on CPUs without it) against float32, measured as benchmarks/fidelity.py measures every
+    fast mode: on 3 texts x 2 speakers x 32 frames of the golden tiny model, teacher-forced argmax agreement per
+    code group, logits cosine and decoder SNR. Measured on this model: agreement 97.4-99.5 % per group, cosine
+    >= 0.99992, SNR 16.5 dB; the thresholds sit 2 points (and a margin) below."""
+    from qwen3tts_realtime.bench.fidelity import default_cases, fidelity
+
+    reference = golden_models("custom_voice")
+    candidate = golden_models("custom_voice", dtype="bfloat16")
+    result = fidelity(reference, candidate, default_cases(reference, frames=32))
+    assert min(result["agreement_per_group"]) >= 0.95
+    assert result["logits_cosine"]["talker"]["min"] >= 0.9999 and result["logits_cosine"]["predictor"]["min"] >= 0.999
+    assert result["decoder_snr_db"] >= 14
