@@ -30,12 +30,13 @@ from .model.checkpoint import load_module_weights, parse_device, parse_dtype, re
 from .model.codec import AudioLike, SpeechCodec
 from .model.config import GenerationDefaults, Qwen3TTSConfig, load_json
 from .model.kernel_choice import choose_kernel
+from .model.memory import release_free_heap
 from .model.packed_linear import AUTO_MIN_WEIGHTS, pack_linears, resolve_linear_backend
 from .model.prompt import Prompt, PromptVoice, build_prompt
 from .model.quantize import quantizing_loader, widest_linear_shape
 from .model.quantized_linear import check_quantize
 from .model.speaker_encoder import SpeakerEncoder
-from .model.talker import COMPACT_TABLES, Talker
+from .model.talker import Talker
 from .model.text_tokenizer import TextTokenizer
 from .text.segment import group_segments
 from .voices.profile import VoiceProfile
@@ -148,7 +149,9 @@ class Qwen3TTS:
         if quantize is not None:
             backend = choose_kernel(quantize, linear_backend, widest_linear_shape(talker, quantize))
             convert = quantizing_loader(talker, quantize, backend)
-        load_module_weights(talker, weights, "talker.", dtype=dt, device=dev, compact=COMPACT_TABLES, convert=convert)
+        load_module_weights(
+            talker, weights, "talker.", dtype=dt, device=dev, compact=talker.lookup_tables(), convert=convert
+        )
         speaker_encoder = None
         if config.speaker_encoder is not None:
             with torch.device("meta"):
@@ -167,6 +170,7 @@ class Qwen3TTS:
         )
         tts.quantize = quantize
         tts.linear_backend = backend
+        release_free_heap()  # the loader's temporaries (see model/memory.py)
         return tts
 
     # ---- what the checkpoint is -------------------------------------------------------------------------

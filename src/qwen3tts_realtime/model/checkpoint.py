@@ -19,6 +19,7 @@ from safetensors import safe_open
 from torch import Tensor, nn
 
 from ..errors import CheckpointError, InvalidInputError
+from .memory import release_free_heap
 
 __all__ = ["resolve_checkpoint", "load_module_weights", "parse_dtype", "parse_device", "checkpoint_keys"]
 
@@ -140,7 +141,7 @@ def load_module_weights(
     """
     compact = set(compact)
     expected = module.state_dict()
-    with safe_open(str(file), framework="pt", device="cpu") as f:
+    with _TensorFile(file) as f:
         file_keys = [k for k in f.keys() if k.startswith(prefix)]
         present = {k[len(prefix) :] for k in file_keys}
         missing = sorted(set(expected) - present)
@@ -156,17 +157,24 @@ def load_module_weights(
                 "the checkpoint does not match its config.json"
             )
         state = {}
+        read_bytes = 0
         for key in file_keys:
             name = key[len(prefix) :]
-            shape = tuple(f.get_slice(key).get_shape())
+            if read_bytes > TRIM_EVERY_BYTES:  # temporaries freed so far go back to the OS, keeping the peak low
+                release_free_heap()
+                read_bytes = 0
+            shape = f.shape(key)
             if shape != tuple(expected[name].shape):
                 raise CheckpointError(
                     f"{file}: {key} has shape {shape}, config.json implies {tuple(expected[name].shape)}"
                 )
-            if name in compact:
-                state[name] = _compact_tensor(f, file, key, dtype, device)
+            stored = f.dtype(key)
+            if name in compact and stored.is_floating_point and stored.itemsize < dtype.itemsize:
+                # narrower in the file than in compute: keep it so (the caller casts looked-up rows)
+                state[name] = f.mapped(key) if device.type == "cpu" else f.read(key).to(device)
                 continue
-            tensor = f.get_tensor(key)
+            tensor = f.read(key)
+            read_bytes += tensor.numel() * tensor.element_size()
             if tensor.is_floating_point():
                 tensor = tensor.to(dtype)
             if convert is not None and convert(name, tensor):
@@ -178,29 +186,68 @@ def load_module_weights(
     assert not unloaded and not result.unexpected_keys, f"weights left unloaded: {sorted(unloaded)[:3]}"
 
 
-def _compact_tensor(f, file: Path, key: str, dtype: torch.dtype, device: torch.device) -> Tensor:
-    """A lookup table in the narrower of its file dtype and `dtype`; memory-mapped on the CPU."""
-    stored = f.get_slice(key).get_dtype()
-    file_dtype = _SAFETENSORS_DTYPES.get(stored)
-    if file_dtype is None or torch.finfo(file_dtype).bits >= torch.finfo(dtype).bits:
-        return f.get_tensor(key).to(dtype).to(device)
-    if device.type != "cpu":
-        return f.get_tensor(key).to(device)
-    return _mmap_tensor(file, key)
+TRIM_EVERY_BYTES = 128 << 20
+
+_SAFETENSORS_DTYPES = {
+    "BF16": torch.bfloat16, "F16": torch.float16, "F32": torch.float32, "F64": torch.float64,
+    "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8,
+    "BOOL": torch.bool,
+}
 
 
-_SAFETENSORS_DTYPES = {"BF16": torch.bfloat16, "F16": torch.float16, "F32": torch.float32}
+class _TensorFile:
+    """A safetensors file read one tensor at a time with plain reads.
 
+    safetensors' own loader maps the whole file, and every page it touches counts in the process's resident
+    memory until the file is closed (a 1.8 GB checkpoint inflated the peak by as much); here a tensor costs only
+    its own buffer, and `mapped()` gives a private map for tables that are looked up rather than read whole.
+    """
 
-def _mmap_tensor(file: Path, key: str) -> Tensor:
-    """`key` of a safetensors file as a tensor over a private memory map: pages load when rows are looked up,
-    so a 151,936-row text embedding costs only the rows a process reads."""
-    with open(file, "rb") as fh:
-        header_len = int.from_bytes(fh.read(8), "little")
-        info = json.loads(fh.read(header_len))[key]
-        start, end = info["data_offsets"]
-        mapped = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_COPY)
-    dtype = _SAFETENSORS_DTYPES[info["dtype"]]
-    count = (end - start) // torch.tensor([], dtype=dtype).element_size()
-    flat = torch.frombuffer(mapped, dtype=dtype, count=count, offset=8 + header_len + start)
-    return flat.view(info["shape"])
+    def __init__(self, file: Path) -> None:
+        self.file = file
+        self._fh = open(file, "rb")
+        try:
+            header_len = int.from_bytes(self._fh.read(8), "little")
+            header = json.loads(self._fh.read(header_len))
+        except (ValueError, UnicodeDecodeError) as e:
+            self._fh.close()
+            raise CheckpointError(f"{file} is not a safetensors file ({e})") from e
+        header.pop("__metadata__", None)
+        self._info, self._data_start = header, 8 + header_len
+
+    def __enter__(self) -> _TensorFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._fh.close()
+
+    def keys(self) -> list[str]:
+        return sorted(self._info)
+
+    def shape(self, key: str) -> tuple[int, ...]:
+        return tuple(self._info[key]["shape"])
+
+    def dtype(self, key: str) -> torch.dtype:
+        name = self._info[key]["dtype"]
+        if name not in _SAFETENSORS_DTYPES:
+            raise CheckpointError(f"{self.file}: {key} has dtype {name}, which this loader does not read")
+        return _SAFETENSORS_DTYPES[name]
+
+    def read(self, key: str) -> Tensor:
+        start, end = self._info[key]["data_offsets"]
+        buf = bytearray(end - start)
+        self._fh.seek(self._data_start + start)
+        if self._fh.readinto(buf) != len(buf):
+            raise CheckpointError(f"{self.file} is truncated: {key} ends past the end of the file")
+        if not buf:
+            return torch.empty(self.shape(key), dtype=self.dtype(key))
+        return torch.frombuffer(buf, dtype=self.dtype(key)).view(self.shape(key))
+
+    def mapped(self, key: str) -> Tensor:
+        """`key` over a private (copy-on-write) map of the file: pages load when rows are looked up, so a
+        151,936-row text embedding costs only the rows a process reads."""
+        start, end = self._info[key]["data_offsets"]
+        mapped = mmap.mmap(self._fh.fileno(), 0, access=mmap.ACCESS_COPY)
+        dtype = self.dtype(key)
+        count = (end - start) // dtype.itemsize
+        return torch.frombuffer(mapped, dtype=dtype, count=count, offset=self._data_start + start).view(self.shape(key))

@@ -7,6 +7,7 @@ is the exact full decode of all frames at once (no windowing), one 1920-sample f
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -31,14 +32,24 @@ class SpeechCodec:
     def __init__(self, folder: Path, *, dtype: torch.dtype, device: torch.device) -> None:
         self.config = SpeechTokenizerConfig.from_dict(load_json(folder / "config.json"))
         self.dtype, self.device = dtype, device
-        weights = folder / "model.safetensors"
-        self.encoder = CodecEncoder(self.config)
-        load_module_weights(self.encoder, weights, "encoder.", dtype=dtype, device=device)
-        self.decoder = CodecDecoder(self.config.decoder)
-        load_module_weights(self.decoder, weights, "decoder.", dtype=dtype, device=device)
-        # Buffers computed at construction (rotary tables, conv geometry) are not in the checkpoint: move them.
-        self.encoder.to(device).eval()
-        self.decoder.to(device).eval()
+        self._weights = folder / "model.safetensors"
+        self._encoder: CodecEncoder | None = None
+        self._encoder_lock = threading.Lock()
+        with torch.device("meta"):  # every tensor of the decoder is in the checkpoint: no init-time copy
+            self.decoder = CodecDecoder(self.config.decoder)
+        load_module_weights(self.decoder, self._weights, "decoder.", dtype=dtype, device=device)
+        self.decoder.eval()
+
+    @property
+    def encoder(self) -> CodecEncoder:
+        """The Mimi encoder, loaded on first use: only cloning needs it, and a process that never clones (every
+        CustomVoice or VoiceDesign server) keeps its memory."""
+        with self._encoder_lock:
+            if self._encoder is None:
+                encoder = CodecEncoder(self.config)
+                load_module_weights(encoder, self._weights, "encoder.", dtype=self.dtype, device=self.device)
+                self._encoder = encoder.to(self.device).eval()
+            return self._encoder
 
     @property
     def sample_rate(self) -> int:

@@ -13,7 +13,7 @@ from torch import Tensor, nn
 from .config import TalkerConfig, TransformerConfig
 from .transformer import KVCache, Qwen3DecoderStack
 
-__all__ = ["Talker", "CodePredictor", "COMPACT_TABLES"]
+__all__ = ["Talker", "CodePredictor"]
 
 
 class _TalkerModel(Qwen3DecoderStack):
@@ -24,10 +24,6 @@ class _TalkerModel(Qwen3DecoderStack):
         self.codec_embedding = nn.Embedding(c.transformer.vocab_size, c.transformer.hidden_size)
         self.text_embedding = nn.Embedding(c.text_vocab_size, c.text_hidden_size)
 
-
-COMPACT_TABLES = ("model.text_embedding.weight",)
-"""Tables only looked up (151,936 x 2,048 on real checkpoints): loaded compact and memory-mapped (see
-`load_module_weights`), their rows cast to the compute dtype after lookup."""
 
 TEXT_BLOCK = 32
 """Rows per text-projection call (see `Talker.text_rows`)."""
@@ -76,8 +72,8 @@ class CodePredictor(nn.Module):
         return self.model(self.small_to_mtp_projection(rows), caches)
 
     def embed_group(self, group: int, codes: Tensor) -> Tensor:
-        """Embedding (talker width) of codebook `group` (1..15) codes."""
-        return self.model.codec_embedding[group - 1](codes)
+        """Embedding (talker width) of codebook `group` (1..15) codes, in the compute dtype."""
+        return self.model.codec_embedding[group - 1](codes).to(self.model.norm.weight.dtype)
 
     def logits(self, group: int, hidden: Tensor) -> Tensor:
         """Logits over 2048 codes for codebook `group` (1..15)."""
@@ -101,8 +97,14 @@ class Talker(nn.Module):
 
     @property
     def dtype(self) -> torch.dtype:
-        """The compute dtype (the text embedding may be stored narrower; see `COMPACT_TABLES`)."""
+        """The compute dtype (embedding tables may be stored narrower; see `lookup_tables`)."""
         return self.model.norm.weight.dtype
+
+    def lookup_tables(self) -> list[str]:
+        """The keys of tables that are only looked up (the text embedding is 151,936 x 2,048 on real checkpoints):
+        the loader keeps them in the checkpoint's narrower dtype, memory-mapped (see `load_module_weights`), and
+        their rows are cast to the compute dtype after lookup, which is exact for the official bfloat16 values."""
+        return [f"{name}.weight" for name, m in self.named_modules() if isinstance(m, nn.Embedding)]
 
     def text_rows(self, ids: Tensor) -> Tensor:
         """P(ids): projected text-token rows, [N, D] for ids [N].
@@ -127,7 +129,7 @@ class Talker(nn.Module):
 
     def codec_rows(self, ids: Tensor) -> Tensor:
         """C(ids): codec/control/speaker rows, [..., D]."""
-        return self.model.codec_embedding(ids)
+        return self.model.codec_embedding(ids).to(self.dtype)
 
     def frame_rows(self, codes: Tensor) -> Tensor:
         """F(frame) = C(c0) + sum_j G_j(c_j) for codes [..., 16] → [..., D].
