@@ -465,6 +465,19 @@ class Qwen3TTS:
     async def aclose(self) -> None:
         await asyncio.to_thread(self.close)
 
+    def __enter__(self) -> Qwen3TTS:
+        """`with Qwen3TTS.from_pretrained(...) as tts:` closes the engine when the block is left."""
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Qwen3TTS:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
     def _submit(self, text, voice, language, sampling, chunk_frames, non_streaming_layout, max_new_frames, seed,
                 loop) -> Stream:
         sizes = check_chunk_frames(chunk_frames)
