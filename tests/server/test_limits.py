@@ -32,7 +32,12 @@ GOOD = {"input": "Hi there.", "voice": "ryan", "response_format": "pcm", "max_fr
     ({"response_format": "aac"}, "response_format", "'pcm', 'wav'"),
     ({"model": "tts-1"}, "model", "'qwen3-tts', 'tiny-custom-voice'"),
     ({"language": "Klingon"}, "language", "'english'"),
-    ({"temperature": 0}, "temperature", "a number > 0"),
+    ({"temperature": 0}, "temperature", "temperature=0; accepted: a number from 0.01 to 100"),
+    ({"temperature": 1e-300}, "temperature", "temperature=1e-300; accepted: a number from 0.01 to 100"),
+    ({"subtalker_temperature": 1e30}, "subtalker_temperature", "=1e+30; accepted: a number from 0.01 to 100"),
+    ({"repetition_penalty": 1e-300}, "repetition_penalty", "=1e-300; accepted: a number from 0.01 to 100"),
+    ({"top_k": 1_000_000}, "top_k", "top_k=1000000; accepted: an int from 0 (off) to 100000"),
+    ({"do_sample": 1}, "do_sample", "do_sample=1; accepted: true or false"),
     ({"max_frames": 0}, "max_frames", "an int from 1"),
     ({"sampel_rate": 8000}, "sampel_rate", "accepted fields"),
     ({"instructions": "Whisper."}, None, None),  # accepted: the tiny CustomVoice is a 1.7B-size config
