@@ -78,6 +78,9 @@ def test_api_key(strict):
         assert c.get("/v1/voices", headers={"Authorization": "Bearer wrong"}).status_code == 401
         assert c.get("/health").status_code == 200 and c.get("/metrics").status_code == 200  # no key needed
         assert c.post("/v1/audio/speech", json=GOOD, headers=strict.auth()).status_code == 200
+        assert c.post("/v1/audio/speech", json=GOOD, headers={"Authorization": "s3cret-key"}).status_code == 200
+        r = c.post("/v1/audio/speech", json=GOOD, headers={"Authorization": "wrong"})
+        assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_api_key"
 
     async def handshake(headers: dict) -> None:
         async with connect(strict.ws_url, additional_headers=headers):
@@ -87,6 +90,7 @@ def test_api_key(strict):
         asyncio.run(handshake({"Authorization": "Bearer wrong"}))
     assert refused.value.response.status_code == 401
     asyncio.run(handshake(strict.auth()))
+    asyncio.run(handshake({"Authorization": "s3cret-key"}))  # a bare key, as some clients send it
 
 
 async def test_ninth_concurrent_request_gets_429(strict):
