@@ -122,6 +122,17 @@ def test_empty_text(custom):
         custom.generate("   ", custom.speaker("ryan"))
 
 
+@pytest.mark.parametrize("text", [None, 42])
+def test_text_that_is_not_a_string_names_text(custom, text):
+    message = (f"text={text!r}; give the text to say as a non-empty string (for text that arrives in pieces, "
+               "use open_stream() without text and push_text())")
+    for call in (custom.generate, custom.stream_sync):
+        with pytest.raises(InvalidInputError) as refused:
+            call(text, custom.speaker("ryan"))
+        assert str(refused.value) == message
+    assert custom.stats()["queued_streams"] == custom.stats()["active_streams"] == 0
+
+
 def test_voice_from_another_checkpoint_type(custom, design):
     with pytest.raises(InvalidInputError, match="voice_design"):
         custom.generate("Hi.", design.design_voice("calm"))

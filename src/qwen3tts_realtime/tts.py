@@ -309,7 +309,11 @@ class Qwen3TTS:
 
         Returns:
             GenerationResult with codes [frames, 16] and float32 audio at 24 kHz.
+
+        Raises:
+            InvalidInputError: a `text` that is not a non-empty string; a bad voice, language or option.
         """
+        _check_whole_text(text)
         specs = self._segment_specs(text, voice, language, sampling, non_streaming_layout, max_new_frames, seed)
         parts, generator = [], None
         for spec in specs:
@@ -362,6 +366,7 @@ class Qwen3TTS:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             raise RuntimeError("stream() needs a running event loop; from threads use stream_sync()") from None
+        _check_whole_text(text)
         return self._submit(text, voice, language, sampling, chunk_frames, non_streaming_layout, max_new_frames,
                             seed, loop)
 
@@ -378,6 +383,7 @@ class Qwen3TTS:
         seed: int | None = None,
     ) -> Stream:
         """`stream` for threads: `with tts.stream_sync(...) as s: for chunk in s: ...` (blocking iteration)."""
+        _check_whole_text(text)
         return self._submit(text, voice, language, sampling, chunk_frames, non_streaming_layout, max_new_frames,
                             seed, None)
 
@@ -648,6 +654,15 @@ class Qwen3TTS:
         ref = voice.ref_codes
         audio = self.codec.decode(torch.cat([ref, codes]))
         return audio[ref.shape[0] * self.codec.samples_per_frame :]
+
+
+def _check_whole_text(text: object) -> None:
+    """`generate`, `stream` and `stream_sync` speak a whole text (None would open an incremental request)."""
+    if not isinstance(text, str):
+        raise InvalidInputError(
+            f"text={text!r}; give the text to say as a non-empty string (for text that arrives in pieces, "
+            "use open_stream() without text and push_text())"
+        )
 
 
 def _check_no_stray_keys(weights: Path, *, has_speaker_encoder: bool) -> None:
