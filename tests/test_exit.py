@@ -20,6 +20,7 @@ REPEATS = 3  # before the fix the abort came on nearly every exit; a few runs pe
 SRC = Path(qwen3tts_realtime.__file__).resolve().parents[1]
 
 SCRIPT = """
+import asyncio
 import sys
 from qwen3tts_realtime import Qwen3TTS, SamplingParams
 
@@ -36,6 +37,12 @@ elif scenario == "cancel":
     stream = tts.stream_sync(TEXT, voice, **options)
     next(iter(stream))
     stream.cancel()
+elif scenario == "leave_async":
+    async def leave():
+        async with tts.stream(TEXT, voice, **options) as stream:
+            async for chunk in stream:
+                break
+    asyncio.run(leave())
 elif scenario == "raise":
     with tts.stream_sync(TEXT, voice, **options) as stream:
         for chunk in stream:
@@ -50,7 +57,7 @@ def run_script(scenario: str, model: Path) -> subprocess.CompletedProcess:
                           env=env, timeout=120)
 
 
-@pytest.mark.parametrize("scenario", ["leave", "cancel"])
+@pytest.mark.parametrize("scenario", ["leave", "leave_async", "cancel"])
 def test_a_script_that_ends_with_a_stream_mid_way_exits_cleanly(golden, scenario):
     for _ in range(REPEATS):
         result = run_script(scenario, golden / "tiny" / "custom_voice")
