@@ -122,14 +122,60 @@ def test_empty_text(custom):
         custom.generate("   ", custom.speaker("ryan"))
 
 
+@pytest.mark.parametrize("text", [None, 42])
+def test_text_that_is_not_a_string_names_text(custom, text):
+    message = (f"text={text!r}; give the text to say as a non-empty string (for text that arrives in pieces, "
+               "use open_stream() without text and push_text())")
+    for call in (custom.generate, custom.stream_sync):
+        with pytest.raises(InvalidInputError) as refused:
+            call(text, custom.speaker("ryan"))
+        assert str(refused.value) == message
+    assert custom.stats()["queued_streams"] == custom.stats()["active_streams"] == 0
+
+
 def test_voice_from_another_checkpoint_type(custom, design):
     with pytest.raises(InvalidInputError, match="voice_design"):
         custom.generate("Hi.", design.design_voice("calm"))
 
 
-def test_bad_sampling(custom):
-    with pytest.raises(InvalidInputError, match="top_p"):
-        custom.generate("Hi.", custom.speaker("ryan"), sampling=SamplingParams(top_p=1.5))
+SCALE = "a number from 0.01 to 100"
+
+
+@pytest.mark.parametrize(("field", "value", "accepted"), [
+    ("top_p", 1.5, "a number in (0, 1]"),
+    ("top_p", True, "a number in (0, 1]"),
+    ("temperature", 1e-300, SCALE),  # scores / temperature overflow float32
+    ("subtalker_temperature", 1e30, SCALE),  # scores underflow to 0
+    ("repetition_penalty", 1e-300, SCALE),
+    ("repetition_penalty", 101, SCALE),
+    ("temperature", float("nan"), SCALE),
+    ("temperature", float("inf"), SCALE),
+    ("temperature", True, SCALE),
+    ("top_k", 100_001, "an int from 0 (off) to 100000"),
+    ("subtalker_top_k", 2.5, "an int from 0 (off) to 100000"),
+    ("subtalker_top_k", False, "an int from 0 (off) to 100000"),
+    ("min_new_frames", -1, "an int >= 0"),
+])
+def test_bad_sampling_names_the_field_the_value_and_the_range(custom, field, value, accepted):
+    with pytest.raises(InvalidInputError) as refused:
+        custom.generate("Hi.", custom.speaker("ryan"), sampling=SamplingParams(**{field: value}))
+    assert str(refused.value) == f"SamplingParams.{field}={value!r}; accepted: {accepted}"
+
+
+def test_sampling_at_the_ends_of_the_ranges_leaves_a_batch_unharmed(custom):
+    """The most extreme accepted values, sampled in one engine batch with a greedy stream: both end normally
+    with finite audio."""
+    voice = custom.speaker("ryan")
+    extremes = [
+        SamplingParams(do_sample=True, temperature=0.01, repetition_penalty=100.0, subtalker_temperature=100.0),
+        SamplingParams(do_sample=True, temperature=100.0, repetition_penalty=0.01, subtalker_temperature=0.01),
+    ]
+    for sampling in extremes:
+        with custom.stream_sync("Hello there.", voice, sampling=SamplingParams.greedy(), max_new_frames=12) as plain, \
+                custom.stream_sync("Hello there.", voice, sampling=sampling, max_new_frames=12, seed=0) as extreme:
+            for chunks in (list(plain), list(extreme)):
+                assert chunks[-1].is_last
+                assert all(np.isfinite(chunk.audio).all() for chunk in chunks)
 
 
 def test_reference_too_short_to_encode(base):

@@ -167,3 +167,24 @@ def test_speak_needs_out_or_play(cv_model, capsys):
     err = capsys.readouterr().err
     assert "--out" in err and "--play" in err
     assert "loading" not in err
+
+
+def test_speak_out_in_a_missing_folder_fails_before_loading(cv_model, tmp_path, capsys):
+    out = tmp_path / "no" / "such" / "out.wav"
+    assert speak(cv_model, "--out", str(out)) == 2
+
+    err = capsys.readouterr().err
+    assert err == f"error: --out {out}: the folder {out.parent} does not exist; create it or choose another path\n"
+    assert not out.parent.exists()
+
+
+@pytest.mark.parametrize("name", ["x.mp3", "x"])
+def test_speak_out_in_a_format_without_16_bit_pcm_fails_before_loading(cv_model, tmp_path, capsys, name):
+    out = tmp_path / name
+    assert speak(cv_model, "--out", str(out)) == 2
+
+    err = capsys.readouterr().err
+    what = ".mp3" if name == "x.mp3" else "a file without an extension"
+    assert err.startswith(f"error: --out {out}: cannot write {what} as 16-bit PCM; accepted extensions: ")
+    assert ".flac" in err and ".wav" in err and ".mp3" not in err.partition("accepted")[2]
+    assert "loading" not in err and not out.exists()

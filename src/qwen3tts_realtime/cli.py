@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 __all__ = ["main"]
 
@@ -104,6 +105,8 @@ def _speak(args: argparse.Namespace) -> int:
 
     if not args.out and not args.play:
         raise InvalidInputError("speak needs --out FILE.wav, --play, or both")
+    if args.out:  # before the (possibly long) load and synthesis
+        _check_out(args.out)
     if args.play:  # before the (possibly long) load and synthesis: fail fast without sounddevice or a device
         from .playback import require_output_device
 
@@ -143,6 +146,27 @@ def _speak(args: argparse.Namespace) -> int:
     if args.play:
         _play(out.audio, out.sample_rate)
     return 0
+
+
+def _check_out(out: str) -> None:
+    """`--out` names a file in an existing folder, in a format soundfile writes as 16-bit PCM."""
+    import soundfile as sf
+
+    from .errors import InvalidInputError
+
+    path = Path(out)
+    folder = path.parent
+    if not folder.is_dir():
+        raise InvalidInputError(f"--out {out}: the folder {folder} does not exist; create it or choose another path")
+    if path.is_dir():
+        raise InvalidInputError(f"--out {out} is a folder; give a file name such as {path / 'speech.wav'}")
+    formats = sorted(f for f in sf.available_formats() if sf.check_format(f, "PCM_16"))
+    if path.suffix[1:].upper() not in formats:
+        accepted = ", ".join(f".{f.lower()}" for f in formats)
+        raise InvalidInputError(
+            f"--out {out}: cannot write {path.suffix or 'a file without an extension'} as 16-bit PCM; "
+            f"accepted extensions: {accepted} (e.g. .wav)"
+        )
 
 
 def _play(audio, sample_rate: int) -> None:
@@ -282,8 +306,6 @@ def _bench(args: argparse.Namespace) -> int:
 
 def _is_local(model: str) -> bool:
     """A local checkpoint folder (a Hub id may download: its own progress bars then own the terminal line)."""
-    from pathlib import Path
-
     return Path(model).is_dir()
 
 

@@ -319,7 +319,11 @@ class Qwen3TTS:
 
         Returns:
             GenerationResult with codes [frames, 16] and float32 audio at 24 kHz.
+
+        Raises:
+            InvalidInputError: a `text` that is not a non-empty string; a bad voice, language or option.
         """
+        _check_whole_text(text)
         specs = self._segment_specs(text, voice, language, sampling, non_streaming_layout, max_new_frames, seed)
         parts, generator = [], None
         for spec in specs:
@@ -372,6 +376,7 @@ class Qwen3TTS:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             raise RuntimeError("stream() needs a running event loop; from threads use stream_sync()") from None
+        _check_whole_text(text)
         return self._submit(text, voice, language, sampling, chunk_frames, non_streaming_layout, max_new_frames,
                             seed, loop)
 
@@ -388,6 +393,7 @@ class Qwen3TTS:
         seed: int | None = None,
     ) -> Stream:
         """`stream` for threads: `with tts.stream_sync(...) as s: for chunk in s: ...` (blocking iteration)."""
+        _check_whole_text(text)
         return self._submit(text, voice, language, sampling, chunk_frames, non_streaming_layout, max_new_frames,
                             seed, None)
 
@@ -474,6 +480,19 @@ class Qwen3TTS:
 
     async def aclose(self) -> None:
         await asyncio.to_thread(self.close)
+
+    def __enter__(self) -> Qwen3TTS:
+        """`with Qwen3TTS.from_pretrained(...) as tts:` closes the engine when the block is left."""
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Qwen3TTS:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
 
     def _submit(self, text, voice, language, sampling, chunk_frames, non_streaming_layout, max_new_frames, seed,
                 loop) -> Stream:
@@ -645,6 +664,15 @@ class Qwen3TTS:
         ref = voice.ref_codes
         audio = self.codec.decode(torch.cat([ref, codes]))
         return audio[ref.shape[0] * self.codec.samples_per_frame :]
+
+
+def _check_whole_text(text: object) -> None:
+    """`generate`, `stream` and `stream_sync` speak a whole text (None would open an incremental request)."""
+    if not isinstance(text, str):
+        raise InvalidInputError(
+            f"text={text!r}; give the text to say as a non-empty string (for text that arrives in pieces, "
+            "use open_stream() without text and push_text())"
+        )
 
 
 def _check_no_stray_keys(weights: Path, *, has_speaker_encoder: bool) -> None:

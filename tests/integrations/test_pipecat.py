@@ -600,6 +600,17 @@ def test_languages_map_to_the_model_languages():
         Qwen3TTSService(settings=Qwen3TTSService.Settings(voice="ryan"))
 
 
+@pytest.mark.parametrize(("field", "value", "accepted"), [
+    ("temperature", 1e-300, "a number from 0.01 to 100, or None"),  # the engine's range: no overflowing scores
+    ("top_k", 100_001, "an int from 0 (off) to 100000, or None"),
+    ("top_p", 0, "a number in (0, 1], or None"),
+])
+def test_sampling_settings_take_the_engines_ranges(field, value, accepted):
+    with pytest.raises(InvalidInputError) as refused:
+        Qwen3TTSService(engine=object(), settings=Qwen3TTSService.Settings(voice="ryan", **{field: value}))
+    assert str(refused.value) == f"{field}={value!r}; accepted: {accepted}"
+
+
 async def test_one_engine_serves_two_pipelines_at_once(backend):
     frames = [TTSSpeakFrame("Hello there.")]
     (down_a, _), (down_b, _) = await asyncio.gather(

@@ -32,7 +32,12 @@ GOOD = {"input": "Hi there.", "voice": "ryan", "response_format": "pcm", "max_fr
     ({"response_format": "aac"}, "response_format", "'pcm', 'wav'"),
     ({"model": "tts-1"}, "model", "'qwen3-tts', 'tiny-custom-voice'"),
     ({"language": "Klingon"}, "language", "'english'"),
-    ({"temperature": 0}, "temperature", "a number > 0"),
+    ({"temperature": 0}, "temperature", "temperature=0; accepted: a number from 0.01 to 100"),
+    ({"temperature": 1e-300}, "temperature", "temperature=1e-300; accepted: a number from 0.01 to 100"),
+    ({"subtalker_temperature": 1e30}, "subtalker_temperature", "=1e+30; accepted: a number from 0.01 to 100"),
+    ({"repetition_penalty": 1e-300}, "repetition_penalty", "=1e-300; accepted: a number from 0.01 to 100"),
+    ({"top_k": 1_000_000}, "top_k", "top_k=1000000; accepted: an int from 0 (off) to 100000"),
+    ({"do_sample": 1}, "do_sample", "do_sample=1; accepted: true or false"),
     ({"max_frames": 0}, "max_frames", "an int from 1"),
     ({"sampel_rate": 8000}, "sampel_rate", "accepted fields"),
     ({"instructions": "Whisper."}, None, None),  # accepted: the tiny CustomVoice is a 1.7B-size config
@@ -73,6 +78,9 @@ def test_api_key(strict):
         assert c.get("/v1/voices", headers={"Authorization": "Bearer wrong"}).status_code == 401
         assert c.get("/health").status_code == 200 and c.get("/metrics").status_code == 200  # no key needed
         assert c.post("/v1/audio/speech", json=GOOD, headers=strict.auth()).status_code == 200
+        assert c.post("/v1/audio/speech", json=GOOD, headers={"Authorization": "s3cret-key"}).status_code == 200
+        r = c.post("/v1/audio/speech", json=GOOD, headers={"Authorization": "wrong"})
+        assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_api_key"
 
     async def handshake(headers: dict) -> None:
         async with connect(strict.ws_url, additional_headers=headers):
@@ -82,6 +90,7 @@ def test_api_key(strict):
         asyncio.run(handshake({"Authorization": "Bearer wrong"}))
     assert refused.value.response.status_code == 401
     asyncio.run(handshake(strict.auth()))
+    asyncio.run(handshake({"Authorization": "s3cret-key"}))  # a bare key, as some clients send it
 
 
 async def test_ninth_concurrent_request_gets_429(strict):

@@ -126,6 +126,19 @@ async def test_refused_messages_keep_the_connection(server):
         server.wait_idle(timeout_s=5)
 
 
+@pytest.mark.parametrize(("field", "value"), [("temperature", 1e-300), ("subtalker_temperature", 1e30),
+                                             ("repetition_penalty", 1e-300)])
+async def test_a_start_with_sampling_out_of_range_is_refused_naming_the_field(server, field, value):
+    async with connect(server.ws_url) as ws:
+        await ws.send(json.dumps({"type": "start", **START, "text": "Hi.", field: value}))
+        event = json.loads(await asyncio.wait_for(ws.recv(), 30))
+        assert event == {"type": "error", "status": 400, "param": field, "code": "invalid_request",
+                         "message": f"{field}={value!r}; accepted: a number from 0.01 to 100"}
+        messages, done = await run_stream(ws, {**START, "text": "Hi."})  # the connection goes on
+        assert done["status"] == "finished"
+    server.wait_idle(timeout_s=5)
+
+
 async def test_input_ended_without_text_fails_the_stream(server):
     async with connect(server.ws_url) as ws:
         messages, _ = await run_stream(ws, START, [])

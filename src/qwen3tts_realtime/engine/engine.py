@@ -15,6 +15,7 @@ audio out through each stream's `Channel`.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 import time
@@ -91,6 +92,12 @@ class _Job:
         return self.chunk_frames[min(self.chunks, len(self.chunk_frames) - 1)]
 
 
+def _close_at_exit(engine_ref: weakref.ref[Engine]) -> None:
+    engine = engine_ref()
+    if engine is not None:
+        engine.close()
+
+
 class _WarmVoices:
     """Per-voice constants computed once: talker prefix KV per language, primed decoder state (ICL)."""
 
@@ -117,6 +124,7 @@ class Engine:
         self._active: list[_Job] = []
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._exit_hook: partial[None] | None = None  # closes this engine at interpreter exit (see _ensure_thread)
         self._warm = _WarmVoices()
         self._steps = 0
         self._batch_sizes: Counter[int] = Counter()
@@ -185,24 +193,34 @@ class Engine:
             }
 
     def close(self) -> None:
-        """Stop the thread; open streams are cancelled. Idempotent."""
+        """Stop the thread and wait for it (it ends at its next step boundary); open streams are cancelled.
+        Idempotent; also run at interpreter exit for an engine still open."""
         with self._cond:
             self._closed = True
             jobs = list(self._queue) + list(self._active)
+            hook, self._exit_hook = self._exit_hook, None
             self._cond.notify_all()
         for job in jobs:
             job.channel.cancel()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join()
+        if hook is not None:
+            atexit.unregister(hook)
 
     def _wake(self) -> None:
         with self._cond:
             self._cond.notify()
 
     def _ensure_thread(self) -> None:
+        """Start the thread (called under the lock). It is a daemon, so a forgotten engine never keeps the
+        process alive; but a daemon thread still inside torch when the interpreter finalizes is killed there
+        and aborts the process ("terminate called without an active exception"). The exit hook therefore
+        stops and joins it first: atexit callbacks run before daemon threads are stopped."""
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="qwen3tts-engine", daemon=True)
             self._thread.start()
+            self._exit_hook = partial(_close_at_exit, weakref.ref(self))
+            atexit.register(self._exit_hook)
 
     # ---- engine thread ----------------------------------------------------------------------------------
 

@@ -11,6 +11,8 @@ Parameters are per row; nothing here synchronises with the host.
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass, fields, replace
 
 import torch
@@ -19,9 +21,14 @@ from torch import Tensor
 from ..errors import InvalidInputError
 from ..model.config import GenerationDefaults
 
-__all__ = ["SamplingParams", "MIN_FRAMES", "process_group0", "draw"]
+__all__ = ["SamplingParams", "MIN_FRAMES", "check_sampling_value", "process_group0", "draw"]
 
 MIN_FRAMES = 2  # the official `min_new_tokens`: EOS is impossible for the first two frames
+# Temperatures divide the float32 scores and the repetition penalty multiplies or divides them: outside this
+# range they overflow to inf or underflow to 0, the softmax turns NaN and the draw fails, and with it every
+# stream of the engine's batched step.
+MIN_SCALE, MAX_SCALE = 0.01, 100.0
+MAX_TOP_K = 100_000  # far above any codebook (2048 + specials): a bound, not a tuning
 
 
 @dataclass(frozen=True)
@@ -56,21 +63,39 @@ class SamplingParams:
         return filled
 
     def _validate(self) -> None:
-        for name in ("temperature", "subtalker_temperature", "repetition_penalty"):
-            value = getattr(self, name)
-            if not value > 0:
-                raise InvalidInputError(f"SamplingParams.{name}={value!r}; it must be > 0")
-        for name in ("top_p", "subtalker_top_p"):
-            value = getattr(self, name)
-            if not 0 < value <= 1:
-                raise InvalidInputError(f"SamplingParams.{name}={value!r}; accepted: 0 < top_p <= 1")
-        for name in ("top_k", "subtalker_top_k"):
-            value = getattr(self, name)
-            if int(value) != value or value < 0:
-                raise InvalidInputError(f"SamplingParams.{name}={value!r}; accepted: an int >= 0 (0 = off)")
-        value = self.min_new_frames
-        if isinstance(value, bool) or int(value) != value or value < 0:
-            raise InvalidInputError(f"SamplingParams.min_new_frames={value!r}; accepted: an int >= 0")
+        for f in fields(self):
+            value = getattr(self, f.name)
+            accepted = check_sampling_value(f.name, value)
+            if accepted is not None:
+                raise InvalidInputError(f"SamplingParams.{f.name}={value!r}; accepted: {accepted}")
+
+
+def check_sampling_value(name: str, value: object) -> str | None:
+    """None when `value` is accepted for the `SamplingParams` field `name`, else the accepted values (for an
+    error message). The server checks its JSON fields with this too, so both accept the same values."""
+    rule = _RULES.get(name)
+    if rule is None:  # do_sample, subtalker_dosample: used for their truth value
+        return None
+    accepted, description = rule
+    return None if accepted(value) else description
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+_SCALE = (lambda v: _is_number(v) and MIN_SCALE <= v <= MAX_SCALE, f"a number from {MIN_SCALE} to {MAX_SCALE:g}")
+_TOP_K = (lambda v: _is_int(v) and 0 <= v <= MAX_TOP_K, f"an int from 0 (off) to {MAX_TOP_K}")
+_TOP_P = (lambda v: _is_number(v) and 0 < v <= 1, "a number in (0, 1]")
+_RULES = {
+    "temperature": _SCALE, "subtalker_temperature": _SCALE, "repetition_penalty": _SCALE,
+    "top_k": _TOP_K, "subtalker_top_k": _TOP_K, "top_p": _TOP_P, "subtalker_top_p": _TOP_P,
+    "min_new_frames": (lambda v: _is_int(v) and v >= 0, "an int >= 0"),
+}
 
 
 def process_group0(

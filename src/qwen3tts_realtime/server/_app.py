@@ -97,8 +97,9 @@ def create_app(tts: Qwen3TTS, config: ServerConfig | None = None, *, owns_model:
 
     @app.exception_handler(Exception)
     async def internal_error(request: Request, e: Exception) -> JSONResponse:
-        log.exception("unexpected error on %s %s", request.method, request.url.path)
-        state.metrics.refused(500)
+        if not isinstance(e, _speech.StreamBroken):  # logged and counted where it broke; its 200 has left
+            log.exception("unexpected error on %s %s", request.method, request.url.path)
+            state.metrics.refused(500)
         return JSONResponse(ApiError(500, f"internal error: {type(e).__name__}", code="internal").body(),
                             status_code=500)
 

@@ -46,11 +46,14 @@ class Admission:
 
 
 def check_api_key(headers: Mapping[str, str], api_key: str | None) -> None:
-    """Pass when no key is configured or `Authorization: Bearer <key>` matches (in constant time)."""
+    """Pass when no key is configured or the `Authorization` header's key matches (in constant time): sent as
+    `Bearer <key>`, or bare, as some clients send it."""
     if api_key is None:
         return
-    scheme, _, given = headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not given:
+    header = headers.get("authorization", "").strip()
+    scheme, _, rest = header.partition(" ")
+    given = rest if scheme.lower() == "bearer" else header
+    if not given.strip():
         raise ApiError(401, "missing API key: send 'Authorization: Bearer <key>'", code="missing_api_key",
                        headers={"WWW-Authenticate": "Bearer"})
     if not hmac.compare_digest(given.strip().encode(), api_key.encode()):

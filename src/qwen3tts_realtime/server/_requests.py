@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..audio import G711_ENCODINGS
-from ..engine.sampling import SamplingParams
+from ..engine.sampling import SamplingParams, check_sampling_value
 from ._formats import ENCODINGS, RAW_ENCODINGS, SAMPLE_RATES
 
 __all__ = ["ApiError", "SpeechRequest", "RequestRules", "parse_json", "parse_speech", "parse_stream_start"]
@@ -21,11 +21,10 @@ __all__ = ["ApiError", "SpeechRequest", "RequestRules", "parse_json", "parse_spe
 MIN_SPEED, MAX_SPEED = 0.5, 2.0
 MAX_CHUNK_SCHEDULE = 16
 _ERROR_TYPES = {401: "authentication_error", 403: "permission_error", 429: "rate_limit_error"}
-_SAMPLING = {
-    "do_sample": "bool", "temperature": "positive", "top_k": "count", "top_p": "fraction",
-    "repetition_penalty": "positive", "subtalker_dosample": "bool", "subtalker_temperature": "positive",
-    "subtalker_top_k": "count", "subtalker_top_p": "fraction", "min_new_frames": "count",
-}
+_SAMPLING = (  # checked as SamplingParams checks them (engine/sampling.py), do_sample as JSON booleans
+    "do_sample", "temperature", "top_k", "top_p", "repetition_penalty", "subtalker_dosample",
+    "subtalker_temperature", "subtalker_top_k", "subtalker_top_p", "min_new_frames",
+)
 _COMMON = (
     "voice", "instructions", "language", "sample_rate", "encoding", "speed", "seed", "max_frames",
     "chunk_frames", "non_streaming_layout", *_SAMPLING,
@@ -206,19 +205,15 @@ def _encoding(value: object, response_format: str) -> str:
 
 def _sampling(body: dict[str, Any]) -> SamplingParams:
     values: dict[str, Any] = {}
-    for name, kind in _SAMPLING.items():
+    for name in _SAMPLING:
         value = body.get(name)
         if value is None:
             continue
-        ok = {
-            "bool": isinstance(value, bool),
-            "positive": _is_number(value) and value > 0,
-            "count": _is_int(value) and value >= 0,
-            "fraction": _is_number(value) and 0 < value <= 1,
-        }[kind]
-        if not ok:
-            accepted = {"bool": "true or false", "positive": "a number > 0", "count": "an int >= 0 (0: off)",
-                        "fraction": "a number in (0, 1]"}[kind]
+        if name in ("do_sample", "subtalker_dosample"):
+            accepted = None if isinstance(value, bool) else "true or false"
+        else:
+            accepted = check_sampling_value(name, value)
+        if accepted is not None:
             raise ApiError(400, f"{name}={value!r}; accepted: {accepted}", param=name)
         values[name] = value
     if "do_sample" in values and "subtalker_dosample" not in values:

@@ -28,7 +28,7 @@ from ._session import Session
 if TYPE_CHECKING:
     from ._state import ServerState
 
-__all__ = ["router"]
+__all__ = ["router", "StreamBroken"]
 
 log = logging.getLogger("qwen3tts_realtime.server")
 
@@ -50,8 +50,14 @@ async def speech(request: Request) -> Response:
     return await _whole(session, renderer, request, media_type, headers)
 
 
+class StreamBroken(Exception):
+    """Raised out of a streamed response's body when generation fails after the headers left (already logged
+    and counted). The ASGI server then drops the connection without the body's terminating chunk, so the
+    client sees a broken response, never a complete-looking short one."""
+
+
 async def _streamed(session: Session, renderer: Renderer) -> AsyncIterator[bytes]:
-    """The response body: audio as it comes. The headers have left, so a failure can only end it early."""
+    """The response body: audio as it comes. The headers (200) have left, so a failure breaks the body."""
     status = "disconnected"  # unless it ends otherwise: the client went away (the task was cancelled)
     try:
         async for chunk in session.stream:
@@ -63,9 +69,10 @@ async def _streamed(session: Session, renderer: Renderer) -> AsyncIterator[bytes
         status = "finished"
         if tail:
             yield tail
-    except Exception:
+    except Exception as e:
         status = "failed"
         log.exception("speech stream failed after its first bytes")
+        raise StreamBroken(f"generation failed: {e}") from e
     finally:
         session.close(status)
 

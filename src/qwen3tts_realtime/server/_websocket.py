@@ -49,7 +49,12 @@ log = logging.getLogger("qwen3tts_realtime.server")
 
 router = APIRouter()
 
-_GONE = (WebSocketDisconnect, RuntimeError, OSError)  # what sending to a closed websocket raises
+_GONE = (WebSocketDisconnect, RuntimeError, OSError)  # what the socket raises once the client is gone
+
+
+class _ClientGone(Exception):
+    """A send found the socket closed. Only sends and receives are read as the client leaving: a stream that
+    fails, with whatever exception, is a failure the client is told about."""
 
 
 @router.websocket("/v1/stream")
@@ -87,7 +92,10 @@ class _Connection:
     async def run(self) -> None:
         try:
             while True:
-                message = await self.ws.receive()
+                try:
+                    message = await self.ws.receive()
+                except _GONE:
+                    return
                 if message["type"] == "websocket.disconnect":
                     return
                 try:
@@ -95,7 +103,7 @@ class _Connection:
                 except ApiError as e:
                     self.state.metrics.refused(e.status)
                     await self._send_json(e.event())
-        except _GONE:
+        except _ClientGone:
             return
         finally:
             current = self.current
@@ -190,7 +198,7 @@ class _Connection:
                 status = "finished"
         except InvalidInputError as e:  # e.g. the input ended without any text
             error = ApiError(400, str(e))
-        except _GONE:
+        except _ClientGone:
             status = "disconnected"
         except Exception as e:
             log.exception("websocket stream failed")
@@ -204,7 +212,7 @@ class _Connection:
             if error is not None:
                 await self._send_json(error.event())
             await self._send_json({"type": "done", "status": status, **session.figures.as_dict()})
-        except _GONE:
+        except _ClientGone:
             pass
 
     async def _send_words(self, timer: WordTimer) -> None:
@@ -229,8 +237,14 @@ class _Connection:
 
     async def _send_json(self, message: dict[str, Any]) -> None:
         async with self._send_lock:
-            await self.ws.send_json(message)
+            try:
+                await self.ws.send_json(message)
+            except _GONE as e:
+                raise _ClientGone from e
 
     async def _send_bytes(self, data: bytes) -> None:
         async with self._send_lock:
-            await self.ws.send_bytes(data)
+            try:
+                await self.ws.send_bytes(data)
+            except _GONE as e:
+                raise _ClientGone from e

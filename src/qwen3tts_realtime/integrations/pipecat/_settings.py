@@ -17,7 +17,7 @@ from pipecat.transcriptions.language import Language
 from pipecat.utils.types import NOT_GIVEN, NotGiven, is_given
 
 from ...audio import MAX_RATE, MIN_RATE
-from ...engine.sampling import SamplingParams
+from ...engine.sampling import SamplingParams, check_sampling_value
 from ...errors import InvalidInputError
 from ...voices.profile import VoiceProfile
 
@@ -122,9 +122,6 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
         lambda v: _number(v) and MIN_RATE <= v <= MAX_RATE,
         f"{MIN_RATE} to {MAX_RATE} (1.0 = unchanged)",
     ),
-    "temperature": (lambda v: v is None or (_number(v) and v > 0), "a number > 0, or None"),
-    "top_p": (lambda v: v is None or (_number(v) and 0 < v <= 1), "0 < top_p <= 1, or None"),
-    "top_k": (lambda v: v is None or (_int(v) and v >= 0), "an int >= 0 (0 = off), or None"),
     "seed": (lambda v: v is None or _int(v), "an int, or None"),
     "do_sample": (lambda v: v is None or isinstance(v, bool), "True, False or None"),
     "instruct": (lambda v: v is None or isinstance(v, str), "a string, or None"),
@@ -138,6 +135,11 @@ def check_values(settings: Qwen3TTSSettings) -> dict[str, InvalidInputError]:
         value = getattr(settings, name)
         if is_given(value) and not accepted(value):
             errors[name] = InvalidInputError(f"{name}={value!r}; accepted: {what}")
+    for name in ("temperature", "top_k", "top_p"):  # the engine's own rules (engine/sampling.py)
+        value = getattr(settings, name)
+        what = None if not is_given(value) or value is None else check_sampling_value(name, value)
+        if what is not None:
+            errors[name] = InvalidInputError(f"{name}={value!r}; accepted: {what}, or None")
     return errors
 
 
