@@ -34,7 +34,7 @@ OFFICIAL_STAMP := $(OFFICIAL_VENV)/.installed
 BENCH_THREADS ?= 2
 PEERS_FRAMES ?= 16
 
-.PHONY: bench bench-smoke bench-peers bench-peers-smoke
+.PHONY: bench bench-modes fidelity bench-smoke bench-peers bench-peers-smoke
 
 # The benchmark suite (benchmarks/run.py = `qwen3tts-realtime bench`): JSON + PNG + markdown in benchmarks/results/.
 bench-smoke: $(STAMP)
@@ -43,6 +43,16 @@ bench-smoke: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py --model 0.6B --streams 1 2 4 8 --frames 24 --threads $(BENCH_THREADS)
+
+# Every CPU weight format through the same engine benchmark (one process each), and their fidelity to float32.
+BENCH_MODES ?= fp16 int8 int4 w8a8
+bench-modes: $(STAMP)
+	for q in $(BENCH_MODES); do $(PY) benchmarks/run.py --model 0.6B --quantize $$q --streams 1 2 4 8 --frames 24 \
+		--threads $(BENCH_THREADS) || exit 1; done
+
+fidelity: $(STAMP)
+	$(PY) benchmarks/fidelity.py --model tiny-custom_voice --threads $(BENCH_THREADS)
+	$(PY) benchmarks/fidelity.py --model 0.6B-CustomVoice --threads $(BENCH_THREADS)
 
 $(OFFICIAL_STAMP):
 	test -x $(OFFICIAL_VENV)/bin/python || $(PYTHON) -m venv $(OFFICIAL_VENV)
