@@ -88,7 +88,7 @@ def measure_kernels(mode: str, shape: tuple[int, int], passes: int = 3) -> dict[
     reference) and of float32 `F.linear`, for a random [out, in] = `shape` layer at `ROWS` rows."""
     gen = torch.Generator().manual_seed(0)
     weight = torch.randn(shape, generator=gen) * 0.02
-    copies = max(2, min(16, int(64e6 // weight.numel())))  # cycle weights so a timing is not all cache hits
+    copies = max(2, min(8, int(32e6 // weight.numel())))  # cycle weights (~100 MB of float32) past the caches
     results: dict[str, dict[int, float] | None] = {}
     with torch.inference_mode():
         plain = [weight + 0.001 * i for i in range(copies)]
