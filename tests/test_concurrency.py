@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from qwen3tts_realtime import Qwen3TTS, SamplingParams
+from tests.streams import stream_concurrently
 
 TEXTS = [
     "Hello there, how can I help you today?",
@@ -52,19 +53,7 @@ def test_eight_concurrent_streams_equal_each_alone(models, golden, kind):
     reqs = requests_for(tts, golden, kind)
     alone = [tts.generate(r.pop("text"), r.pop("voice"), **r) for r in [dict(r) for r in reqs]]
 
-    results: list = [None] * len(reqs)
-
-    def run(i: int) -> None:
-        time.sleep(0.02 * i)  # staggered starts: streams join a running batch
-        r = dict(reqs[i])
-        with tts.stream_sync(r.pop("text"), r.pop("voice"), chunk_frames=(1, 3), **r) as s:
-            results[i] = list(s)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(reqs))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = stream_concurrently(tts, reqs, stagger_s=0.02)  # staggered starts: streams join a running batch
 
     for chunks, expected in zip(results, alone, strict=True):
         assert torch.equal(torch.cat([c.codes for c in chunks]), expected.codes)

@@ -5,8 +5,6 @@ model never changes a float32 model's results."""
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 import pytest
 import torch
@@ -15,6 +13,7 @@ from torch import nn
 from qwen3tts_realtime import InvalidInputError, Qwen3TTS, SamplingParams
 from qwen3tts_realtime.model.quantized_linear import KERNELS, QuantizedLinear
 from tests.golden import GOLDEN, golden_cases, load_golden_output
+from tests.streams import stream_concurrently
 from tests.test_generate_golden import replay
 
 GREEDY_CASES = [c for c in golden_cases("generate") if not c["call"]["sampling"]["do_sample"]]
@@ -44,17 +43,7 @@ def test_each_mode_streams_what_it_generates_and_batches_as_alone(golden_models,
     reqs = [dict(text=TEXTS[i % 3], voice=voices[i % 2], max_new_frames=8 + 3 * i, sampling=SamplingParams.greedy())
             for i in range(4)]
     alone = [tts.generate(**r) for r in reqs]
-    results: list = [None] * len(reqs)
-
-    def run(i: int) -> None:
-        with tts.stream_sync(**reqs[i], chunk_frames=(1, 3)) as s:
-            results[i] = list(s)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(reqs))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = stream_concurrently(tts, reqs)
     for chunks, expected in zip(results, alone, strict=True):
         assert torch.equal(torch.cat([c.codes for c in chunks]), expected.codes)
         assert np.abs(np.concatenate([c.audio for c in chunks]) - expected.audio).max() <= 1e-4  # float32 decoding
