@@ -11,7 +11,9 @@ from typing import Any
 
 import torch
 
-__all__ = ["describe_machine", "cpu_caches", "cpu_isa_flags", "load_average", "peak_rss_bytes", "rss_bytes"]
+__all__ = [
+    "describe_machine", "cpu_caches", "cpu_isa_flags", "load_average", "peak_rss_bytes", "reset_peak_rss", "rss_bytes"
+]
 
 
 def describe_machine(device: str = "cpu") -> dict[str, Any]:
@@ -86,6 +88,17 @@ def rss_bytes() -> int:
     """The process's resident memory now."""
     value = _proc_status("VmRSS")
     return value if value is not None else peak_rss_bytes()
+
+
+def reset_peak_rss() -> bool:
+    """Start the peak (VmHWM) afresh from the current resident memory (Linux), so work done before the
+    measurement (writing a random checkpoint) does not count; False where the OS does not allow it."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
 
 
 def peak_rss_bytes() -> int:

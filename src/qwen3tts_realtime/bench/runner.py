@@ -16,7 +16,7 @@ import torch
 
 from qwen3tts_realtime.bench import workloads
 from qwen3tts_realtime.bench.checkpoints import bench_checkpoint
-from qwen3tts_realtime.bench.machine import describe_machine, peak_rss_bytes
+from qwen3tts_realtime.bench.machine import describe_machine, peak_rss_bytes, reset_peak_rss
 from qwen3tts_realtime.bench.options import BenchSettings, settings_from_args
 from qwen3tts_realtime.bench.report import write_reports
 from qwen3tts_realtime.tts import Qwen3TTS
@@ -29,6 +29,7 @@ def run_bench(settings: BenchSettings) -> dict[str, Any]:
     if settings.threads:
         torch.set_num_threads(settings.threads)
     folder, name = bench_checkpoint(settings.model, settings.cache_dir)
+    reset_peak_rss()  # the peak reported is the engine's, not that of writing a random checkpoint
     machine = describe_machine(settings.device)
     t = time.perf_counter()
     tts = Qwen3TTS.from_pretrained(folder, device=settings.device, dtype=settings.dtype, quantize=settings.quantize,
