@@ -188,3 +188,20 @@ def test_speak_out_in_a_format_without_16_bit_pcm_fails_before_loading(cv_model,
     assert err.startswith(f"error: --out {out}: cannot write {what} as 16-bit PCM; accepted extensions: ")
     assert ".flac" in err and ".wav" in err and ".mp3" not in err.partition("accepted")[2]
     assert "loading" not in err and not out.exists()
+
+
+@pytest.mark.parametrize("args", [["--help"], ["speak", "--help"], ["serve", "--help"], ["bench", "--help"],
+                                  ["random-checkpoint", "--help"]])
+def test_help_loads_neither_torch_nor_transformers(args):
+    """Help must come at once: the parser is built without importing the model stack (checked by the modules a fresh
+    interpreter holds afterwards, not by timing)."""
+    import subprocess
+
+    script = (
+        "import sys\nfrom qwen3tts_realtime.cli import main\n"
+        f"try:\n    main({args!r})\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in ('torch', 'transformers', 'soundfile') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "[]"

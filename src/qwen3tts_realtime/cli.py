@@ -44,7 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from .model.random_checkpoint import CONFIG_NAMES
+    from .model.shipped_configs import CONFIG_NAMES
 
     parser = argparse.ArgumentParser(prog="qwen3tts-realtime", description=__doc__.split("\n")[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress")

@@ -10,7 +10,8 @@ from platformdirs import user_cache_dir
 
 from qwen3tts_realtime.bench.options import MODEL_ALIASES
 from qwen3tts_realtime.errors import InvalidInputError
-from qwen3tts_realtime.model.random_checkpoint import CONFIG_NAMES, write_random_checkpoint
+from qwen3tts_realtime.model.random_checkpoint import write_random_checkpoint
+from qwen3tts_realtime.model.shipped_configs import CONFIG_NAMES
 
 __all__ = ["bench_checkpoint", "default_cache_dir"]
 

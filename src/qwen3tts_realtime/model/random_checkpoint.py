@@ -25,12 +25,12 @@ from ..errors import InvalidInputError
 from .codec_decoder import CodecDecoder
 from .codec_encoder import CodecEncoder
 from .config import Qwen3TTSConfig, SpeechTokenizerConfig
+from .shipped_configs import CONFIG_NAMES
 from .speaker_encoder import SpeakerEncoder
 from .talker import Talker
 
 __all__ = ["CONFIG_NAMES", "write_random_checkpoint", "packaged_config"]
 
-CONFIG_NAMES = ("0.6B-Base", "0.6B-CustomVoice", "1.7B-Base", "1.7B-CustomVoice", "1.7B-VoiceDesign")
 
 TokenizerSource = Literal["real", "fallback"]
 
