@@ -2,11 +2,30 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from tests.golden import GOLDEN
+
+ON_CI = os.environ.get("CI") == "true"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Under CI=true a skipped test (a missing extra, server, golden file or codec) is a failure: CI must run all."""
+    outcome = yield
+    report = outcome.get_result()
+    if ON_CI and report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = f"skipped under CI=true, which must run every test: {report.longrepr}"
+
+
+def pytest_collectreport(report):
+    if ON_CI and report.skipped:
+        report.outcome = "failed"
+        report.longrepr = f"a module skipped under CI=true, which must run every test: {report.longrepr}"
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
 from torch import Tensor, nn
 
 from ..errors import CheckpointError, InvalidInputError
@@ -112,8 +111,8 @@ def _download(repo_id: str, *, revision: str | None, cache_dir: str | None) -> P
 
 
 def checkpoint_keys(file: Path) -> list[str]:
-    with safe_open(str(file), framework="pt") as f:
-        return list(f.keys())
+    with _TensorFile(file) as f:
+        return f.keys()
 
 
 def load_module_weights(

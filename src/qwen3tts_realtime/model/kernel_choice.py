@@ -94,7 +94,9 @@ def measure_kernels(mode: str, shape: tuple[int, int], passes: int = 3) -> dict[
         plain = [weight + 0.001 * i for i in range(copies)]
         results["float32"] = _time([lambda x, w=w: F.linear(x, w) for w in plain], shape[1], passes)
         for kernel in KERNELS[mode]:
-            if _unusable(mode, kernel):
+            why = _unusable(mode, kernel)
+            if why:
+                log.info("quantize=%r: %s", mode, why)
                 results[kernel] = None
                 continue
             layers = [QuantizedLinear(mode, kernel, w, None) for w in plain]

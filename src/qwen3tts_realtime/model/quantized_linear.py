@@ -179,15 +179,9 @@ def _int8_per_channel(w: Tensor) -> tuple[Tensor, Tensor]:
     return q, scales
 
 
-def quantize_linear(
-    layer_or_weight: nn.Linear | Tensor, mode: str, kernel: str, bias: Tensor | None = None
-) -> nn.Module:
-    """A `QuantizedLinear` for an `nn.Linear` (or a [out, in] weight and its bias); a layer whose shape the format
-    cannot take is returned as a float32 `nn.Linear`."""
-    if isinstance(layer_or_weight, nn.Linear):
-        weight, bias = layer_or_weight.weight, layer_or_weight.bias
-    else:
-        weight = layer_or_weight
+def quantize_linear(weight: Tensor, mode: str, kernel: str, bias: Tensor | None = None) -> nn.Module:
+    """A `QuantizedLinear` for a [out, in] weight and its bias; a layer whose shape the format cannot take is
+    returned as a float32 `nn.Linear`."""
     if quantizable(mode, tuple(weight.shape)):
         return QuantizedLinear(mode, kernel, weight, bias)
     plain = nn.Linear(weight.shape[1], weight.shape[0], bias=bias is not None)
