@@ -98,7 +98,7 @@ def _first_logits(tts: Qwen3TTS, prompt) -> torch.Tensor:
         tts.config.talker.transformer, 1, prompt.rows.shape[0], dtype=tts.dtype, device=tts.device
     )
     with torch.inference_mode():
-        hidden = tts.talker.forward_rows(prompt.rows[None], [cache])
+        hidden = tts.talker.forward_rows(prompt.rows[None], cache, 0)
         return tts.talker.logits(hidden[0, -1])
 
 

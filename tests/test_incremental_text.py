@@ -48,8 +48,14 @@ def test_stable_commitment_equals_whole_tokenization(tts, data, text):
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data(), parts=st.lists(st.sampled_from(ADDED_TOKEN_TEXT), min_size=1, max_size=8))
-def test_added_tokens_in_the_text_are_committed_as_the_whole_text_has_them(tts, data, parts):
+def test_special_tokens_in_user_text_are_plain_text(tts, data, parts):
+    """`<|im_end|>` typed by a user (or an LLM) is text: it can never close the prompt's template."""
     text = "".join(parts)
+    control_ids = set(tts.tokenizer.hf_tokenizer.added_tokens_decoder)
+
+    assert not control_ids & set(tts.tokenizer.encode(text))
+    template = tts.tokenizer.assistant_ids("Hi " + text).tolist()
+    assert [i for i in template if i in control_ids] == [151644, 151645, 151644]  # the template's own, by id
     assert_commits_whole_tokenization(tts, text, split_points(data, text))
 
 
@@ -57,7 +63,7 @@ def assert_commits_whole_tokenization(tts, text, cuts):
     pieces = [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)], strict=True)]
     whole = tts.tokenizer.encode(text)
 
-    inc = IncrementalTokenizer(tts.tokenizer.hf_tokenizer)
+    inc = IncrementalTokenizer(tts.tokenizer.backend)
     committed: list[int] = []
     for piece in pieces:
         committed += inc.push(piece)
@@ -133,3 +139,27 @@ def test_incremental_misuse(tts):
     with pytest.raises(RuntimeError, match="whole text"):
         whole.push_text("more")
     whole.close()
+
+
+def test_many_tiny_pushes_cost_what_the_text_does_and_never_stall_another_stream(golden):
+    """4,096 one-character pushes: the tokenizer reads each character a few times, not the whole text again per
+    push, and it does so off the engine thread, so a stream running beside them gets exactly its own audio."""
+    tts = Qwen3TTS.from_pretrained(golden / "tiny" / "custom_voice")
+    voice = tts.speaker("ryan")
+    other_request = dict(text="Please hold while I transfer your call.", voice=voice, language="English",
+                         sampling=SamplingParams.greedy(), max_new_frames=20)
+    other_alone = tts.generate(**other_request)
+    text = ("All right, let me check that order for you. " * 100)[:4096]
+
+    other = tts.stream_sync(**other_request)
+    pushed = tts.open_stream(voice, language="English", sampling=SamplingParams.greedy(), max_new_frames=20)
+    for ch in text:
+        pushed.push_text(ch)
+    pushed.end_input()
+    other_codes = torch.cat([c.codes for c in other])
+    assert sum(c.num_frames for c in pushed) == 20
+
+    assert torch.equal(other_codes, other_alone.codes)
+    tokenized = tts.stats()["tokenized_chars"]
+    assert len(text) <= tokenized <= 4 * len(text)  # re-tokenizing the whole text per push would be ~8.4 million
+    tts.close()

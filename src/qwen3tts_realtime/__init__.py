@@ -1,7 +1,8 @@
 """qwen3tts-realtime: Qwen3-TTS (12 Hz) as an in-process, real-time streaming TTS engine for voice agents.
 
-Public surface: `Qwen3TTS`, `SamplingParams`, `VoiceProfile`, `GenerationResult`, `VoiceLibrary` (with
-`ReferencePreprocessing`) and the exception tree.
+Public surface: `Qwen3TTS`, `SamplingParams`, `VoiceProfile`, `GenerationResult`, `Stream` (with `AudioChunk`,
+`StreamState`), the `TTSEngine` protocol the integrations use, `VoiceLibrary` (with `ReferencePreprocessing`) and
+the exception tree.
 Exports load lazily, so `qwen3tts_realtime.audio` (numpy/soxr only) never imports torch.
 """
 
@@ -24,13 +25,27 @@ _EXPORTS = {
     "AudioInputError": ".errors",
     "CheckpointError": ".errors",
     "UnsupportedError": ".errors",
+    "GenerationError": ".errors",
+    "Stream": ".engine.stream",
+    "StreamState": ".engine.stream",
+    "AudioChunk": ".engine.stream",
+    "TTSEngine": ".engine.protocol",
 }
 
 __all__ = [*_EXPORTS, "__version__"]
 
 if TYPE_CHECKING:
+    from .engine.protocol import TTSEngine  # noqa: F401
     from .engine.sampling import SamplingParams  # noqa: F401
-    from .errors import AudioInputError, CheckpointError, InvalidInputError, Qwen3TTSError, UnsupportedError  # noqa: F401
+    from .engine.stream import AudioChunk, Stream, StreamState  # noqa: F401
+    from .errors import (  # noqa: F401
+        AudioInputError,
+        CheckpointError,
+        GenerationError,
+        InvalidInputError,
+        Qwen3TTSError,
+        UnsupportedError,
+    )
     from .tts import GenerationResult, Qwen3TTS  # noqa: F401
     from .voices.library import VoiceLibrary  # noqa: F401
     from .voices.preprocess import ReferencePreprocessing  # noqa: F401

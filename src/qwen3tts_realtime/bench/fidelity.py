@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..engine.generation import _SUPPRESS
-from ..engine.sampling import SamplingParams, process_group0
+from ..engine.sampling import SamplingParams, penalize_group0
 from ..model.transformer import KVCache
 from ..tts import Qwen3TTS
 
@@ -102,14 +102,14 @@ def teacher_forced_logits(tts: Qwen3TTS, case: FidelityCase, frames: Tensor) -> 
     feed = torch.stack([trailing[t] if t < trailing.shape[0] else prompt.pad_row for t in range(count - 1)])
     rows = torch.cat([prompt.rows, talker.frame_rows(frames[:-1]) + feed])
     cache = KVCache.allocate(talker.config.transformer, 1, rows.shape[0], dtype=rows.dtype, device=rows.device)
-    hidden = talker.forward_rows(rows[None], [cache])[0, prompt.rows.shape[0] - 1 :]  # [T, D]
+    hidden = talker.forward_rows(rows[None], cache, 0)[0, prompt.rows.shape[0] - 1 :]  # [T, D]
     talker_logits = talker.logits(hidden).to(torch.float32)
     predictor = talker.code_predictor
     inputs = [hidden, talker.codec_rows(frames[:, 0])]
     inputs += [predictor.embed_group(j, frames[:, j]) for j in range(1, 15)]
     x = torch.stack(inputs, dim=1)  # [T, 16, D]
     pcache = KVCache.allocate(predictor.config, count, 16, dtype=x.dtype, device=x.device)
-    ph = predictor.forward_rows(x, [pcache])
+    ph = predictor.forward_rows(x, pcache, 0)
     predictor_logits = torch.stack([predictor.logits(j, ph[:, j]) for j in range(1, 16)], dim=1)
     return talker_logits.cpu(), predictor_logits.to(torch.float32).cpu()
 
@@ -127,8 +127,10 @@ def _argmax_group0(tts: Qwen3TTS, logits: Tensor, frames: Tensor) -> Tensor:
     seen = torch.zeros(tc.transformer.vocab_size, dtype=torch.bool)
     picks = []
     for t in range(logits.shape[0]):
-        scores = process_group0(logits[t], seen, t, params.repetition_penalty, tc.codec_eos_token_id, suppress,
-                                params.min_new_frames)
+        scores = penalize_group0(
+            logits[t][None], seen[None], torch.tensor([t]), torch.tensor([float(params.repetition_penalty)]),
+            torch.tensor([params.min_new_frames]), tc.codec_eos_token_id, suppress,
+        )
         picks.append(int(scores.argmax()))
         seen[int(frames[t, 0])] = True
     return torch.tensor(picks)

@@ -1,16 +1,22 @@
 """`Engine`: one thread that owns the model and steps every active stream together (continuous batching).
 
-Per step, for all active streams at once: talker + code predictor (`generation.step`), then each stream whose
-chunk is due decodes its new frames with its own stateful streaming codec decoder (exact: the concatenated
-chunks equal the full decode) and hands the audio to its consumer. New streams are prefilled and join at step
-boundaries; finished, failed or cancelled streams leave at step boundaries and their caches are freed. At
-most `max_streams` run at once; more wait in a FIFO queue (never dropped).
+Per step, for all generating streams at once: code predictor then talker over their slots (`generation.predict`,
+`generation.advance`: static per-slot caches, batched sampling, one host read), then each stream whose chunk is
+due decodes its new frames with its own stateful streaming codec decoder (exact: the concatenated chunks equal
+the full decode) and hands the audio to its consumer. A stream takes a slot when its generation starts
+(incremental text: once its first tokens are committed) and frees it when it ends, fails or is cancelled, at
+a step boundary. At most `max_streams` generate at once; more wait in a FIFO queue (never dropped; a cancelled
+queued stream leaves it at once).
+
+A step that raises is retried stream by stream, so only the culprit fails (with its error) and the others go
+on with the output they would have had alone; a stream whose logits turn non-finite fails alone the same way
+(a per-row finite flag travels with the step's host read).
 
 Warm voices: the talker KV of a voice's constant prompt rows (per language) and, for ICL clones, the decoder
 state primed with the reference codes are computed once and reused by every later request with that voice.
 
 Only this thread touches the model. Callers hand requests in through a condition-guarded queue and get
-audio out through each stream's `Channel`.
+audio out through each stream's `Channel`; pushed text is tokenized on a separate thread (`text_feed.py`).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import threading
 import time
 import weakref
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -28,13 +35,15 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor
 
-from ..errors import InvalidInputError
+from ..errors import GenerationError, InvalidInputError
 from ..model.codec_decoder import CodecDecoderState
 from ..model.transformer import KVCache
-from ..text.incremental import CLAUSE_END, IncrementalTokenizer
-from .generation import FrameStream, advance, predict_frames, prefill
+from .generation import NON_FINITE, Generation, advance, predict, prefill
+from .host_reads import counting, host_copy
 from .omp import release_omp_workers
+from .slots import Slots
 from .stream import AudioChunk, Channel, Stream
+from .text_feed import PendingText, TextFeed
 
 if TYPE_CHECKING:
     import asyncio
@@ -68,14 +77,17 @@ class _Job:
     spec: RequestSpec
     chunk_frames: tuple[int, ...]
     channel: Channel
-    text: IncrementalTokenizer | None = None  # incremental requests: text arriving in fragments
-    fragments: list[str] = field(default_factory=list)  # pushed, not yet tokenized (guarded by the engine lock)
-    input_ended: bool = False  # end_input() was called (guarded by the engine lock)
+    text: PendingText | None = None  # incremental requests: text arriving in fragments
+    committed: list[int] = field(default_factory=list)  # incremental: ids taken from the text feed so far
+    text_complete: bool = False  # incremental: the input ended and all of it is committed
+    clause_ended: bool = False  # incremental: the committed text holds a clause end
     started: bool = False  # prefilled (incremental requests wait for enough text first)
     segments: list[RequestSpec] = field(default_factory=list)  # next generations of a long text
-    frames: FrameStream | None = None
+    gen: Generation | None = None  # while generating: its slot and progress
+    ended: bool = False  # finished, failed or gone: to be reaped
+    poisoned: bool = False  # its slot holds non-finite values (reset when freed)
     decoder_state: CodecDecoderState | None = None
-    undecoded: list[Tensor] = field(default_factory=list)
+    undecoded: list[Tensor] = field(default_factory=list)  # frames [16] on the device, not yet decoded
     emitted_frames: int = 0
     chunks: int = 0
 
@@ -86,7 +98,11 @@ class _Job:
     @property
     def finished(self) -> bool:
         """Ended, failed or gone: to be reaped."""
-        return self.cancelled or (self.started and self.frames is None)
+        return self.cancelled or self.ended
+
+    @property
+    def stepping(self) -> bool:
+        return not self.finished and self.gen is not None and self.gen.can_step
 
     def next_chunk_size(self) -> int:
         return self.chunk_frames[min(self.chunks, len(self.chunk_frames) - 1)]
@@ -120,15 +136,19 @@ class Engine:
         self.max_streams = max_streams
         self.start_tokens = start_tokens
         self._cond = threading.Condition()
-        self._queue: deque[_Job] = deque()
-        self._active: list[_Job] = []
+        self._queue: deque[_Job] = deque()  # not generating yet (incremental ones may be waiting for text)
+        self._active: list[_Job] = []  # generating: each holds a slot
         self._thread: threading.Thread | None = None
         self._closed = False
         self._exit_hook: partial[None] | None = None  # closes this engine at interpreter exit (see _ensure_thread)
+        self._text_feed = TextFeed(self._wake)
+        self._slots: Slots | None = None
         self._warm = _WarmVoices()
         self._steps = 0
         self._batch_sizes: Counter[int] = Counter()
         self._decode_batch_sizes: Counter[int] = Counter()
+        self._host_reads: Counter[str] = Counter()
+        self._isolated_failures = 0
         self._prefix_computations = 0
         self._decoder_primings = 0
         self._timings: dict[str, float] = {}  # wall seconds by stage, since start
@@ -150,7 +170,7 @@ class Engine:
         channel = Channel(loop)
         job = _Job(spec=spec, chunk_frames=chunk_frames, channel=channel, segments=list(more))
         if spec.text_ids is None:
-            job.text = IncrementalTokenizer(self.tts.tokenizer.hf_tokenizer)
+            job.text = PendingText(self.tts.tokenizer.backend, self._text_feed)
         with self._cond:
             if self._closed:
                 raise RuntimeError("the engine is closed")
@@ -159,42 +179,31 @@ class Engine:
             self._cond.notify()
         if job.text is None:
             return Stream(channel, self._wake)
-        return Stream(
-            channel, self._wake, push_text=partial(self._push_text, job), end_input=partial(self._end_input, job)
-        )
-
-    def _push_text(self, job: _Job, fragment: str) -> None:
-        if not isinstance(fragment, str):
-            raise InvalidInputError(f"push_text() takes str fragments, got {type(fragment).__name__}")
-        with self._cond:
-            if job.input_ended:
-                raise InvalidInputError("push_text() after end_input(): the stream's text is complete")
-            job.fragments.append(fragment)
-            self._cond.notify()
-
-    def _end_input(self, job: _Job) -> None:
-        with self._cond:
-            job.input_ended = True
-            self._cond.notify()
+        return Stream(channel, self._wake, push_text=job.text.push, end_input=job.text.end)
 
     def stats(self) -> dict[str, Any]:
-        """Active and queued streams, steps run, batch sizes seen, warm-voice work done."""
+        """Streams generating and queued, steps run, batch sizes seen, host reads by kind, warm-voice work."""
         with self._cond:
+            steps = self._steps
             return {
                 "active_streams": len(self._active),
                 "queued_streams": len(self._queue),
                 "max_streams": self.max_streams,
-                "steps": self._steps,
+                "steps": steps,
                 "batch_sizes": dict(sorted(self._batch_sizes.items())),
                 "decode_batch_sizes": dict(sorted(self._decode_batch_sizes.items())),
+                "host_reads": dict(self._host_reads),
+                "host_reads_per_step": self._host_reads["step"] / steps if steps else 0.0,
+                "isolated_failures": self._isolated_failures,
+                "tokenized_chars": self._text_feed.tokenized_chars,
                 "voice_prefix_computations": self._prefix_computations,
                 "decoder_primings": self._decoder_primings,
                 "time_s": dict(self._timings),
             }
 
     def close(self) -> None:
-        """Stop the thread and wait for it (it ends at its next step boundary); open streams are cancelled.
-        Idempotent; also run at interpreter exit for an engine still open."""
+        """Stop the threads and wait for them (the engine ends at its next step boundary); open streams are
+        cancelled. Idempotent; also run at interpreter exit for an engine still open."""
         with self._cond:
             self._closed = True
             jobs = list(self._queue) + list(self._active)
@@ -204,6 +213,7 @@ class Engine:
             job.channel.cancel()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join()
+        self._text_feed.close()
         if hook is not None:
             atexit.unregister(hook)
 
@@ -219,89 +229,105 @@ class Engine:
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="qwen3tts-engine", daemon=True)
             self._thread.start()
+            self._text_feed.start()
             self._exit_hook = partial(_close_at_exit, weakref.ref(self))
             atexit.register(self._exit_hook)
 
     # ---- engine thread ----------------------------------------------------------------------------------
 
     def _run(self) -> None:
-        while True:
-            with self._cond:
-                while not self._closed and not self._queue and not self._has_work():
-                    release_omp_workers()  # idle: let other threads' torch work run unthrottled (see omp.py)
-                    self._cond.wait()
-                if self._closed:
-                    self._queue.clear()
-                    self._active.clear()
-                    return
-                while self._queue and len(self._active) < self.max_streams:
-                    self._active.append(self._queue.popleft())
-                texts = {job: (job.fragments, job.input_ended) for job in self._active if job.text is not None}
-                for job in texts:
-                    job.fragments = []
-            for job, (fragments, ended) in texts.items():
-                self._feed_text(job, fragments, ended)
-            for job in self._active:
-                if not job.started and not job.finished and self._ready_to_start(job):
-                    self._start(job)
-            self._reap()
-            if self._active:
-                self._step()
+        with counting(self._host_reads), torch.inference_mode():  # slots and states are inference tensors
+            while self._run_once():
+                pass
+
+    def _run_once(self) -> bool:
+        with self._cond:
+            while not self._closed and not self._has_work():
+                release_omp_workers()  # idle: let other threads' torch work run unthrottled (see omp.py)
+                self._cond.wait()
+            if self._closed:
+                self._queue.clear()
+                self._active.clear()
+                self._slots = None
+                return False
+            self._queue = deque(job for job in self._queue if not job.cancelled)  # abandoned: gone at once
+            jobs = [*self._queue, *self._active]
+        for job in jobs:
+            if job.text is not None and not job.text_complete and not job.finished:
+                self._take_text(job)
+        with self._cond:
+            starting = []
+            free = self.max_streams - len(self._active)
+            for job in list(self._queue):
+                if free == 0:
+                    break
+                if job.finished or self._ready_to_start(job):
+                    self._queue.remove(job)
+                    self._active.append(job)
+                    starting.append(job)
+                    free -= 1
+        for job in starting:
+            if not job.finished:
+                self._start(job)
+        self._reap()
+        if self._active:
+            self._step()
+        return True
 
     def _has_work(self) -> bool:
-        """Something to do for an admitted stream (called under the lock)."""
-        for job in self._active:
-            if job.finished or (job.frames is not None and job.frames.can_step):
+        """Something to do (called under the lock)."""
+        if any(job.finished or (job.gen is not None and job.gen.can_step) for job in self._active):
+            return True
+        for job in [*self._queue, *self._active]:
+            if job.text is not None and not job.text_complete and job.text.has_news():
                 return True
-            if job.text is not None and (job.fragments or (job.input_ended and not job.text.ended)):
-                return True
-            if not job.started and job.text is None:
-                return True
+        if len(self._active) < self.max_streams:
+            return any(job.finished or self._ready_to_start(job) for job in self._queue)
         return False
 
-    def _feed_text(self, job: _Job, fragments: list[str], ended: bool) -> None:
-        """Tokenize newly pushed text; a started stream gets the new stable tokens as trailing rows."""
-        if job.finished:
+    def _take_text(self, job: _Job) -> None:
+        """New committed ids from the text feed; a started stream gets them as trailing rows."""
+        news = job.text.take()
+        if news.error is not None:
+            self._fail(job, news.error)
             return
-        closing = ended and not job.text.ended
-        if not fragments and not closing:
-            return
-        try:
-            new: list[int] = []
-            for fragment in fragments:
-                new += job.text.push(fragment)
-            if closing:
-                new += job.text.end()
-            if job.started and (new or closing):
-                self._extend_trailing(job, new, closed=closing)
-        except Exception as e:
-            job.channel.deliver(e)
-            job.frames, job.started = None, True
+        job.committed += news.ids
+        job.clause_ended = news.clause_ended
+        closing = news.complete and not job.text_complete
+        job.text_complete = news.complete
+        if job.gen is not None and (news.ids or closing):
+            try:
+                self._extend_trailing(job, news.ids, closed=closing)
+            except Exception as e:  # noqa: BLE001 - this stream fails, the engine goes on
+                self._fail(job, e)
 
     def _ready_to_start(self, job: _Job) -> bool:
-        """Complete text starts at once. Incremental text starts when its first tokens are stable and either
+        """Complete text starts at once. Incremental text starts when its first tokens are committed and either
         the input ended, a clause ended, or `start_tokens` are committed; an ICL clone also needs enough text
         to overlay its reference frames (its prompt holds them)."""
-        if job.text is None:
+        if job.text is None or job.text_complete:
             return True
-        committed = job.text.committed
-        if job.text.ended:
-            return True
+        committed = job.committed
         if not committed:
             return False
         voice = job.spec.voice
         if voice.kind == "clone_icl":
             ref_tokens = len(self.tts.tokenizer.ref_ids(voice.ref_text)) - 5
             return ref_tokens + len(committed) > voice.ref_codes.shape[0] + 1
-        clause = any(ch in CLAUSE_END for ch in job.text.committed_text)
-        return clause or len(committed) >= self.start_tokens
+        return job.clause_ended or len(committed) >= self.start_tokens
+
+    def _slots_for(self) -> Slots:
+        if self._slots is None:
+            self._slots = Slots(self.tts.talker)
+        return self._slots
 
     def _start(self, job: _Job, generator: torch.Generator | None = None) -> bool:
-        """Prefill a new stream (from its voice's warm prefix); False if it failed or was cancelled.
-        `generator` continues a previous segment's random sequence."""
+        """Prefill a new stream into a free slot (from its voice's warm prefix); False if it failed or was
+        cancelled. `generator` continues a previous segment's random sequence."""
         job.started = True
         if job.cancelled:
             return False
+        slots = self._slots_for()
         try:
             tts, spec = self.tts, job.spec
             if job.text is not None:
@@ -314,35 +340,36 @@ class Engine:
             prefix = None
             if tuple(spec.text_ids[:3].tolist()) == ROLE_IDS:
                 prefix = self._voice_prefix(spec.voice, spec.language_id, prompt.rows[: prompt.voice_prefix_len])
-            frames = FrameStream.create(tts.talker, request, prefix)
-            if job.text is not None and not job.text.ended:
-                frames.trailing.pop()  # the end-of-text row comes when the input ends
-                frames.text_closed = False
+            slot = slots.acquire(request.params, request.generator, self.max_streams)
+            gen = Generation(request, slot, trailing=list(prompt.trailing.unbind(0)))
+            job.gen = gen
+            if job.text is not None and not job.text_complete:
+                gen.trailing.pop()  # the end-of-text row comes when the input ends
+                gen.text_closed = False
             t0 = time.perf_counter()
-            prefill(tts.talker, tts.config, frames)
+            prefill(tts.talker, tts.config, slots, gen, prefix)
             self._timings["prefill"] = self._timings.get("prefill", 0.0) + time.perf_counter() - t0
             job.decoder_state = self._decoder_state(spec.voice)
-            job.frames = frames
+            if gen.done:  # ended before its first frame (min_new_frames=0)
+                self._deliver(job, self._chunk(job, _no_audio(), torch.zeros(0, 16, dtype=torch.long), True))
         except Exception as e:  # delivered to this stream's consumer; the engine goes on
             log.debug("stream failed to start: %r", e)
-            job.channel.deliver(e)
-            job.frames = None
+            self._fail(job, e)
             return False
         return True
 
     def _next_segment(self, job: _Job) -> None:
         """Continue a long text with its next generation: same stream, decoder state and random sequence."""
-        generator = job.frames.request.generator
+        generator = job.gen.request.generator
         state = job.decoder_state
+        self._free_slot(job)
         job.spec = job.segments.pop(0)
         if self._start(job, generator):
             job.decoder_state = state
-        else:
-            job.frames = None
 
     def _incremental_spec(self, job: _Job) -> RequestSpec:
         """The request as if its committed text were the whole text (streaming layout)."""
-        ids = job.text.committed
+        ids = job.committed
         if not ids:
             raise InvalidInputError("the stream's input ended without any text; push_text() something to say")
         template = torch.tensor([*ROLE_IDS, *ids, *END_IDS], dtype=torch.long)
@@ -352,24 +379,21 @@ class Engine:
         return replace(job.spec, text_ids=template, max_frames=max_frames)
 
     def _extend_trailing(self, job: _Job, ids: list[int], *, closed: bool) -> None:
-        frames = job.frames
-        if frames is None:
-            return
-        tts = self.tts
+        gen, tts = job.gen, self.tts
         with torch.inference_mode():
             if ids:
-                frames.trailing.extend(tts.talker.text_rows(torch.tensor(ids, device=tts.device)).unbind(0))
+                gen.trailing.extend(tts.talker.text_rows(torch.tensor(ids, device=tts.device)).unbind(0))
             if closed:
                 eos = torch.tensor([tts.config.tts_eos_token_id], device=tts.device)
-                frames.trailing.append(tts.talker.text_rows(eos)[0])
-                frames.text_closed = True
+                gen.trailing.append(tts.talker.text_rows(eos)[0])
+                gen.text_closed = True
         if job.spec.max_frames_auto:
-            frames.request.max_frames = max(
-                frames.request.max_frames, self.tts.frame_budget(len(job.text.committed))
-            )
+            gen.request.max_frames = max(gen.request.max_frames, self.tts.frame_budget(len(job.committed)))
+
+    # ---- the step -----------------------------------------------------------------------------------------
 
     def _step(self) -> None:
-        jobs = [j for j in self._active if not j.cancelled and j.frames is not None and j.frames.can_step]
+        jobs = sorted((j for j in self._active if j.stepping), key=lambda j: j.gen.slot)
         if not jobs:
             return
         t0 = time.perf_counter()
@@ -378,10 +402,15 @@ class Engine:
         for job, item in outbox:
             self._deliver(job, item)
 
-    @staticmethod
-    def _deliver(job: _Job, item: AudioChunk | BaseException) -> None:
+    def _deliver(self, job: _Job, item: AudioChunk | BaseException) -> None:
+        if isinstance(item, BaseException):
+            job.ended = True
         if not job.channel.deliver(item):
-            job.frames = None  # consumer gone: reaped at the next boundary
+            job.ended = True  # consumer gone: reaped at the next boundary
+
+    def _fail(self, job: _Job, error: BaseException) -> None:
+        job.started = job.ended = True
+        job.channel.deliver(error)
 
     def _step_jobs(self, jobs: list[_Job]) -> list[tuple[_Job, AudioChunk | BaseException]]:
         """One step; returns the chunks to deliver (after the caller's bookkeeping).
@@ -390,42 +419,81 @@ class Engine:
         off for the next draw) is decoded and delivered between the code predictor and the talker, so the first
         audio does not wait for the talker's next position.
         """
-        talker, config = self.tts.talker, self.tts.config
-        try:
-            frames = predict_frames(talker, [j.frames for j in jobs], self._timings)
-            early: list[tuple[_Job, bool]] = []
-            for job, frame in zip(jobs, frames, strict=True):
-                job.undecoded.append(frame)
-                if job.frames.surely_continues and len(job.undecoded) >= job.next_chunk_size():
-                    early.append((job, False))
-            for job, item in self._decode_chunks(early):  # a failed decode has already ended its stream
-                self._deliver(job, item)
-            alive = [i for i, job in enumerate(jobs) if job.frames is not None]
-            if alive:
-                advance(talker, config, [jobs[i].frames for i in alive], frames[alive], self._timings)
-        except Exception as e:  # a failed batched step fails its streams, never the engine
-            log.exception("engine step failed")
-            for job in jobs:
-                job.frames = None
-            return [(job, e) for job in jobs]
+        frames = self._isolated(jobs, self._predict)
+        jobs = [j for j in jobs if j in frames]
+        early = [(j, False) for j in jobs if j.gen.surely_continues and len(j.undecoded) + 1 >= j.next_chunk_size()]
+        for job in jobs:
+            job.undecoded.append(frames[job][0])
+        for job, item in self._decode_chunks(early):
+            self._deliver(job, item)
+        jobs = [j for j in jobs if not j.finished]
+        results = self._isolated(jobs, partial(self._advance, frames))
         self._steps += 1
         self._batch_sizes[len(jobs)] += 1
         due: list[tuple[_Job, bool]] = []
-        for job in (jobs[i] for i in alive):
-            last = job.frames.done and not job.segments
+        for job in jobs:
+            if job not in results:
+                continue
+            if not results[job]:
+                job.poisoned = True
+                self._fail(job, GenerationError(NON_FINITE.format(frame=job.gen.num_frames - 1)))
+                continue
+            last = job.gen.done and not job.segments
             if last or len(job.undecoded) >= job.next_chunk_size():
                 due.append((job, last))
         outbox = self._decode_chunks(due)
         for job in jobs:
-            if job.frames is not None and job.frames.done and job.segments:
+            if not job.finished and job.gen.done and job.segments:
                 self._next_segment(job)
         # Free ended streams before their last chunk leaves, so a consumer that saw the end sees a free slot.
         self._reap()
         return outbox
 
+    def _predict(self, jobs: list[_Job]) -> dict[_Job, tuple[Tensor, bool]]:
+        slots, lo, hi = self._slots, jobs[0].gen.slot, jobs[-1].gen.slot + 1
+        t0 = time.perf_counter()
+        codes, finite = predict(self.tts.talker, slots, lo, hi)
+        self._timings["code_predictor"] = self._timings.get("code_predictor", 0.0) + time.perf_counter() - t0
+        return {job: (codes[job.gen.slot - lo], finite[job.gen.slot - lo]) for job in jobs}
+
+    def _advance(self, frames: dict[_Job, tuple[Tensor, Tensor]], jobs: list[_Job]) -> dict[_Job, bool]:
+        slots, lo, hi = self._slots, jobs[0].gen.slot, jobs[-1].gen.slot + 1
+        t0 = time.perf_counter()
+        codes = torch.zeros(hi - lo, 16, dtype=torch.long, device=slots.device)
+        finite = torch.ones(hi - lo, dtype=torch.bool, device=slots.device)
+        index = [job.gen.slot - lo for job in jobs]
+        codes[index] = torch.stack([frames[job][0] for job in jobs])
+        finite[index] = torch.stack([frames[job][1] for job in jobs])
+        result = advance(self.tts.talker, self.tts.config, slots, [j.gen for j in jobs], lo, hi, codes, finite)
+        self._timings["talker"] = self._timings.get("talker", 0.0) + time.perf_counter() - t0
+        return dict(zip(jobs, result.finite, strict=True))
+
+    def _isolated(self, jobs: list[_Job], run: Callable[[list[_Job]], dict]) -> dict:
+        """`run(jobs)`; when it raises, each stream again alone (its seeded generator rewound), so the culprit
+        fails with its own error and the others get what they would have had alone."""
+        if not jobs:
+            return {}
+        rewind = [(g, g.get_state()) for g in {j.gen.request.generator for j in jobs} if g is not None]
+        try:
+            return run(jobs)
+        except Exception as e:  # noqa: BLE001
+            if len(jobs) == 1:
+                log.warning("a stream failed in the engine step: %r", e)
+                self._fail(jobs[0], e)
+                return {}
+        log.warning("an engine step of %d streams failed; retrying them one by one", len(jobs))
+        self._isolated_failures += 1
+        for generator, state in rewind:
+            generator.set_state(state)
+        out: dict = {}
+        for job in jobs:
+            out.update(self._isolated([job], run))
+        return out
+
     def _decode_chunks(self, due: list[tuple[_Job, bool]]) -> list[tuple[_Job, AudioChunk | BaseException]]:
         """Decode the due chunks, batching streams that decode the same number of frames: the decoder reads
-        its weights once per call, so one call for several streams costs far less than one call each."""
+        its weights once per call, so one call for several streams costs far less than one call each. The
+        audio and the codes leave the device in one copy per call."""
         groups: dict[int, list[tuple[_Job, bool]]] = {}
         for job, last in due:
             groups.setdefault(len(job.undecoded), []).append((job, last))
@@ -437,24 +505,26 @@ class Engine:
             try:
                 codes = torch.stack([torch.stack(job.undecoded) for job, _ in group])  # [G, n, 16]
                 if len(group) == 1:
-                    state = group[0][0].decoder_state
-                    audio = decoder.decode_step(codes, state)
+                    audio = decoder.decode_step(codes, group[0][0].decoder_state, validate=False)
                 else:
                     state = CodecDecoderState.stack([job.decoder_state for job, _ in group])
-                    audio = decoder.decode_step(codes, state)
+                    audio = decoder.decode_step(codes, state, validate=False)
                     for i, (job, _) in enumerate(group):
                         job.decoder_state = state.select(i)
-                samples = audio.to(torch.float32).cpu().numpy()
-            except Exception as e:
+                n = audio.shape[1]
+                host = host_copy(torch.cat([audio.to(torch.float32), codes.flatten(1).to(torch.float32)], 1), "decode")
+            except Exception as e:  # noqa: BLE001 - this group's streams fail, the engine goes on
                 log.exception("codec decode failed")
                 for job, _ in group:
-                    job.frames = None
+                    job.ended = True
                     outbox.append((job, e))
                 continue
             finally:
                 self._timings["decoder"] = self._timings.get("decoder", 0.0) + time.perf_counter() - t0
+            samples = host[:, :n].numpy()
+            frame_codes = host[:, n:].to(torch.long).view(len(group), -1, 16)
             for i, (job, last) in enumerate(group):
-                outbox.append((job, self._chunk(job, samples[i], codes[i].cpu(), last)))
+                outbox.append((job, self._chunk(job, samples[i], frame_codes[i], last)))
         return outbox
 
     def _chunk(self, job: _Job, samples, codes: Tensor, is_last: bool) -> AudioChunk:
@@ -464,16 +534,21 @@ class Engine:
         job.emitted_frames += n
         job.chunks += 1
         if is_last:
-            job.frames = None
+            job.ended = True
         return chunk
 
+    def _free_slot(self, job: _Job) -> None:
+        if job.gen is not None and self._slots is not None:
+            self._slots.release(job.gen.slot, poisoned=job.poisoned)
+        job.gen = None
+
     def _reap(self) -> None:
-        """Drop finished, failed and cancelled streams, freeing their caches."""
+        """Drop finished, failed and cancelled streams, freeing their slots."""
         with self._cond:
             keep = [j for j in self._active if not j.finished]
             for job in self._active:
                 if job not in keep:
-                    job.frames = None
+                    self._free_slot(job)
                     job.decoder_state = None
                     job.undecoded.clear()
             self._active = keep
@@ -485,7 +560,7 @@ class Engine:
             talker = self.tts.talker
             cache = KVCache.allocate(talker.config.transformer, 1, rows.shape[0], dtype=rows.dtype, device=rows.device)
             with torch.inference_mode():
-                talker.forward_rows(rows[None], [cache])
+                talker.forward_rows(rows[None], cache, 0)
             by_language[language_id] = cache
             self._prefix_computations += 1
         return cache
@@ -502,3 +577,9 @@ class Engine:
             self._warm.decoders[voice] = primed
             self._decoder_primings += 1
         return primed.clone()
+
+
+def _no_audio():
+    import numpy as np
+
+    return np.zeros(0, dtype=np.float32)

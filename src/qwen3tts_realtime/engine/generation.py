@@ -1,36 +1,44 @@
-"""The frame generation loop (spec §2.5, §3.2) in plain PyTorch over static caches, step by step.
+"""The frame generation loop (spec §2.5, §3.2) as a batched step over `Slots`.
 
-`FrameStream` is one generation's state: its own talker KV cache, the drawn-but-not-yet-framed group-0 token,
-the repetition-penalty set and its random generator. `prefill` runs a stream's prompt; `step` advances any
-number of streams by one frame together (continuous batching: the talker and code predictor read their
-weights once for all rows; attention runs per stream over its own cache).
-
-Per step and stream: the code predictor turns the pending group-0 token and the talker's last hidden state
-into groups 1..15 (a fresh 16-position cache per frame), the frame is returned, its embedding plus the next
-trailing text row is fed to the talker, and the next group-0 token is drawn. A stream ends when it draws EOS
-(which never becomes a frame) or reaches its frame budget; either is known in the step that returns its last
-frame.
+A `Generation` is one stream's host-side bookkeeping (its slot, trailing text rows, frame count, end). The
+device-side state lives in its slot. `prefill` runs a stream's prompt into its slot and draws its first group-0
+token; a step is `predict` (the code predictor turns each row's pending group-0 token and last hidden state into
+groups 1..15) then `advance` (the frames plus each stream's next text row go through the talker, and each row's
+next group-0 token, or its end, is drawn). Both run over a contiguous range of slots at once: rows of streams
+not stepping (waiting for text, or free) compute along but change nothing (masked updates), so shapes are
+static and nothing in a step reads the device back, except the one host read at the end of `advance`, which
+carries every row's codes, end-of-speech flag and finite flag.
 
 Random draws happen per stream on that stream's generator in the official order (group 0, then groups
 1..15 of the same frame at the next step), so a seeded stream reproduces the official sampled output alone or
-in a batch.
+in a batch. `generate_frames` (offline) runs the same code on a one-slot `Slots`, so streaming equals offline.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
 
+from ..errors import GenerationError
 from ..model.config import Qwen3TTSConfig
 from ..model.prompt import Prompt
 from ..model.talker import Talker
 from ..model.transformer import KVCache
-from .sampling import SamplingParams, draw, process_group0
+from .host_reads import host_read
+from .sampling import SamplingParams, penalize_group0, sample_rows
+from .slots import Slots
 
-__all__ = ["RowRequest", "FrameStream", "prefill", "step", "generate_frames"]
+__all__ = [
+    "RowRequest", "Generation", "StepResult", "prefill", "predict", "advance", "advance_rows", "generate_frames",
+    "NON_FINITE",
+]
+
+NON_FINITE = (
+    "the model's logits turned non-finite (NaN or inf) at frame {frame}: this stream's generation cannot go on "
+    "(a damaged checkpoint, or values that overflow the model's dtype); other streams are not affected"
+)
 
 
 @dataclass
@@ -44,26 +52,21 @@ class RowRequest:
 
 
 @dataclass(eq=False)
-class FrameStream:
-    """The generation state of one stream (owned by one thread at a time)."""
+class Generation:
+    """One stream's host-side state; its device state is row `slot` of the `Slots`."""
 
     request: RowRequest
-    cache: KVCache
-    seen: Tensor  # bool [V]: group-0 ids generated so far (repetition penalty)
+    slot: int
     trailing: list[Tensor] = field(default_factory=list)  # text rows fed to frames 0, 1, ... (grows with input)
     text_closed: bool = True  # no more trailing rows will come (then P(tts_pad) is fed)
-    pending: int | None = None  # drawn group-0 token waiting to become a frame; None once ended
+    length: int = 0  # positions filled in the slot's talker cache
     num_frames: int = 0
-    last_hidden: Tensor | None = field(default=None, repr=False)  # [D] final-normed talker state
-
-    @property
-    def done(self) -> bool:
-        return self.pending is None
+    done: bool = False  # drew the end of speech, or reached its frame budget
 
     @property
     def surely_continues(self) -> bool:
-        """Between `predict_frames` and `advance`: the frame just predicted cannot be the stream's last (the
-        end of speech is held off for the next draw, and the frame budget is not reached)."""
+        """Between `predict` and `advance`: the frame just predicted cannot be the stream's last (the end of
+        speech is held off for the next draw, and the frame budget is not reached)."""
         after = self.num_frames + 1
         return after < self.request.max_frames and after < self.request.params.min_new_frames
 
@@ -72,25 +75,18 @@ class FrameStream:
         """The next frame's text row is known (incremental text may not have arrived yet)."""
         return not self.done and (self.text_closed or self.num_frames < len(self.trailing))
 
-    @classmethod
-    def create(
-        cls, talker: Talker, request: RowRequest, prefix: KVCache | None = None
-    ) -> FrameStream:
-        """A stream with a cache sized for its prompt and frame budget, optionally starting from a cached
-        voice prefix (the KV of `request.prompt.rows[:prefix.length]`)."""
-        rows = request.prompt.rows
-        cache = KVCache.allocate(
-            talker.config.transformer, 1, rows.shape[0] + request.max_frames + 1, dtype=rows.dtype, device=rows.device
-        )
-        if prefix is not None:
-            cache.copy_prefix_from(prefix)
-        vocab = talker.config.transformer.vocab_size
-        return cls(
-            request=request,
-            cache=cache,
-            seen=torch.zeros(vocab, dtype=torch.bool, device=rows.device),
-            trailing=list(request.prompt.trailing.unbind(0)),
-        )
+    def next_text_row(self) -> Tensor:
+        k = self.num_frames
+        return self.trailing[k] if k < len(self.trailing) else self.request.prompt.pad_row
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """What `advance` read back: per stepping stream (in order) its new frame, end and finiteness."""
+
+    codes: list[list[int]]  # [S][16]
+    ended: list[bool]
+    finite: list[bool]
 
 
 class _Suppress:
@@ -113,131 +109,155 @@ _SUPPRESS = _Suppress()
 
 
 @torch.inference_mode()
-def prefill(talker: Talker, config: Qwen3TTSConfig, stream: FrameStream) -> None:
-    """Run the prompt rows not yet in the stream's cache and draw its first group-0 token."""
-    rows = stream.request.prompt.rows[stream.cache.length :]
-    hidden = talker.forward_rows(rows[None], [stream.cache])[0, -1]
-    _accept_hidden(talker, config, stream, hidden)
+def prefill(
+    talker: Talker, config: Qwen3TTSConfig, slots: Slots, gen: Generation, prefix: KVCache | None = None
+) -> None:
+    """Write the stream's prompt into its slot (from a warm voice prefix when given: the KV of the prompt's
+    first `prefix.max_len` rows) and draw its first group-0 token. An end drawn here (possible only when
+    `min_new_frames` is 0) ends the stream with no frame."""
+    row, rows = gen.slot, gen.request.prompt.rows
+    slots.ensure(length=rows.shape[0] + gen.request.max_frames + 1)
+    start = 0
+    if prefix is not None:
+        start = prefix.max_len
+        slots.cache.copy_prefix(row, prefix, start)
+    cache, _ = slots.row_view(row, row + 1)
+    hidden = talker.forward_rows(rows[None, start:], cache, start)[:, -1]  # [1, D]
+    g0, _ = slots.switches()
+    one = slice(row, row + 1)
+    scores = penalize_group0(
+        talker.logits(hidden), slots.seen[one], slots.num_frames[one], slots.penalty[one], slots.min_frames[one],
+        config.talker.codec_eos_token_id, _suppress(config, hidden.device),
+    )
+    token = sample_rows(scores, g0.rows(row, row + 1))
+    ended = token == config.talker.codec_eos_token_id
+    slots.pending[one] = token
+    slots.last_hidden[one] = hidden
+    slots.seen[one] = slots.seen[one].scatter(1, token[:, None], ~ended[:, None])
+    slots.pos[row] = rows.shape[0]
+    slots.length[row] = gen.length = rows.shape[0]
+    if gen.request.params.min_new_frames == 0:
+        gen.done = bool(host_read(ended, "prefill")[0])
 
 
 @torch.inference_mode()
-def step(
-    talker: Talker, config: Qwen3TTSConfig, streams: list[FrameStream], timings: dict[str, float] | None = None
-) -> Tensor:
-    """Advance every stream (none may be done) by one frame; returns their new frames [S, 16].
-
-    Afterwards `stream.done` tells whether that frame was the stream's last. `timings`, when given,
-    accumulates wall seconds under "code_predictor" and "talker" (host clock: on an asynchronous device
-    these measure launch time unless the caller synchronises). The same as `predict_frames` then `advance`.
-    """
-    frames = predict_frames(talker, streams, timings)
-    advance(talker, config, streams, frames, timings)
-    return frames
-
-
-@torch.inference_mode()
-def predict_frames(talker: Talker, streams: list[FrameStream], timings: dict[str, float] | None = None) -> Tensor:
-    """The first half of a step: each stream's next frame [S, 16] (code predictor). `advance` must follow with
-    the same streams; in between, `FrameStream.surely_continues` tells which frames cannot be the last."""
-    assert streams and all(s.can_step for s in streams), "step() takes streams whose next text row is known"
-    t0 = time.perf_counter()
-    frames = _predict_groups(talker, streams)
-    if timings is not None:
-        timings["code_predictor"] = timings.get("code_predictor", 0.0) + (time.perf_counter() - t0)
-    return frames
+def predict(talker: Talker, slots: Slots, start: int, stop: int) -> tuple[Tensor, Tensor]:
+    """Groups 1..15 for rows `start..stop-1`: their frames [n, 16] and a finite flag [n] (the predictor's logits
+    were all finite), on the device."""
+    predictor = talker.code_predictor
+    _, cache = slots.row_view(start, stop)
+    _, sub = slots.switches()
+    switches = sub.rows(start, stop)
+    c0 = slots.pending[start:stop]
+    x = torch.stack([slots.last_hidden[start:stop], talker.codec_rows(c0)], dim=1)  # [n, 2, D]
+    codes, finite, position = [c0], None, 0
+    for j in range(1, slots.groups):
+        hidden = predictor.forward_rows(x, cache, position)[:, -1]
+        position += x.shape[1]
+        logits = predictor.logits(j, hidden).to(torch.float32)
+        ok = torch.isfinite(logits).all(-1)
+        finite = ok if finite is None else finite & ok
+        cj = sample_rows(logits, switches)
+        codes.append(cj)
+        if j < slots.groups - 1:
+            x = predictor.embed_group(j, cj)[:, None]
+    return torch.stack(codes, dim=1), finite
 
 
 @torch.inference_mode()
 def advance(
     talker: Talker,
     config: Qwen3TTSConfig,
-    streams: list[FrameStream],
+    slots: Slots,
+    gens: list[Generation],
+    start: int,
+    stop: int,
     frames: Tensor,
-    timings: dict[str, float] | None = None,
-) -> None:
-    """The second half of a step: feed the new frames (and each stream's next text row) to the talker and draw
-    each stream's next group-0 token, or its end."""
-    t1 = time.perf_counter()
-    feed = []
-    for s in streams:
-        k = s.num_frames
-        s.num_frames += 1
-        feed.append(s.trailing[k] if k < len(s.trailing) else s.request.prompt.pad_row)
-    going = [i for i, s in enumerate(streams) if s.num_frames < s.request.max_frames]
-    for s in streams:
-        if s.num_frames >= s.request.max_frames:
-            s.pending = None  # budget reached: this was the last frame
-    if going:
-        for i in going:
-            cache = streams[i].cache
-            if cache.length + 1 > cache.max_len:  # incremental text raised the frame budget
-                cache.ensure_capacity(2 * cache.max_len)
-        rows_in = talker.frame_rows(frames[going]) + torch.stack([feed[i] for i in going])
-        hidden = talker.forward_rows(rows_in[:, None], [streams[i].cache for i in going])[:, 0]
-        for j, i in enumerate(going):
-            _accept_hidden(talker, config, streams[i], hidden[j])
-    if timings is not None:
-        timings["talker"] = timings.get("talker", 0.0) + (time.perf_counter() - t1)
+    finite: Tensor,
+) -> StepResult:
+    """Feed rows `start..stop-1`'s frames (and each stepping stream's next text row) to the talker and draw each
+    stepping stream's next group-0 token or its end; rows of `slots` not in `gens` are left as they were. One
+    host read returns the codes, ends and finite flags of `gens`, in order."""
+    n, dev = stop - start, frames.device
+    index = [g.slot - start for g in gens]
+    feed = torch.zeros(n, talker.hidden_size, dtype=slots.dtype, device=dev)
+    feed[index] = torch.stack([g.next_text_row() for g in gens])
+    active = torch.zeros(n, dtype=torch.bool, device=dev)
+    active[index] = True
+    kv_len = max(slots.length[start:stop]) + 1  # every row writes its next position, stepping or not
+    slots.ensure(length=kv_len)
+    packed = advance_rows(talker, config, slots, start, stop, frames, finite, feed, active, kv_len)
+    rows = host_read(packed[index], "step")
+    result = StepResult(
+        codes=[r[:-2] for r in rows], ended=[bool(r[-2]) for r in rows], finite=[bool(r[-1]) for r in rows]
+    )
+    for g, end in zip(gens, result.ended, strict=True):
+        g.num_frames += 1
+        g.length += 1
+        slots.length[g.slot] = g.length
+        g.done = end or g.num_frames >= g.request.max_frames
+    return result
 
 
+def advance_rows(
+    talker: Talker,
+    config: Qwen3TTSConfig,
+    slots: Slots,
+    start: int,
+    stop: int,
+    frames: Tensor,
+    finite: Tensor,
+    feed: Tensor,
+    active: Tensor,
+    kv_len: int,
+) -> Tensor:
+    """The device part of `advance` (static shapes, no host read: what a CUDA graph captures): rows
+    `start..stop-1` through the talker, group-0 draws, and the in-place commit of the `active` rows. Returns
+    [n, 18] int64: the frames, then each row's end flag and finite flag."""
+    cache, _ = slots.row_view(start, stop)
+    pos = slots.pos[start:stop]
+    rows_in = talker.frame_rows(frames) + feed
+    hidden = talker.forward_rows(rows_in[:, None], cache, pos, kv_len)[:, 0]
+    logits = talker.logits(hidden)
+    eos_id = config.talker.codec_eos_token_id
+    frames_after = slots.num_frames[start:stop] + active
+    scores = penalize_group0(
+        logits, slots.seen[start:stop], frames_after, slots.penalty[start:stop], slots.min_frames[start:stop],
+        eos_id, _suppress(config, frames.device),
+    )
+    g0, _ = slots.switches()
+    token = sample_rows(scores, g0.rows(start, stop))
+    ended = token == eos_id
+    finite = finite & torch.isfinite(logits).all(-1)
+    # Commit, only for the active rows (a failure above leaves every slot as it was).
+    seen = slots.seen[start:stop]
+    seen.scatter_(1, token[:, None], seen.gather(1, token[:, None]) | (active & ~ended)[:, None])
+    slots.pending[start:stop] = torch.where(active, token, slots.pending[start:stop])
+    slots.last_hidden[start:stop] = torch.where(active[:, None], hidden, slots.last_hidden[start:stop])
+    slots.num_frames[start:stop] = frames_after
+    slots.pos[start:stop] = pos + active
+    return torch.cat([frames, ended[:, None], finite[:, None]], dim=1)
+
+
+@torch.inference_mode()
 def generate_frames(talker: Talker, config: Qwen3TTSConfig, request: RowRequest) -> Tensor:
-    """All frames of one request, offline: [frames, 16] on the model's device."""
-    stream = FrameStream.create(talker, request)
-    prefill(talker, config, stream)
+    """All frames of one request, offline: [frames, 16] on the model's device (the engine's step, one slot)."""
+    slots = Slots(talker, rows=1, max_len=request.prompt.rows.shape[0] + request.max_frames + 1)
+    gen = Generation(request, slots.acquire(request.params, request.generator, 1),
+                     trailing=list(request.prompt.trailing.unbind(0)))
+    prefill(talker, config, slots, gen)
     frames = []
-    while not stream.done:
-        frames.append(step(talker, config, [stream])[0])
+    while not gen.done:
+        codes, finite = predict(talker, slots, 0, 1)
+        result = advance(talker, config, slots, [gen], 0, 1, codes, finite)
+        if not result.finite[0]:
+            raise GenerationError(NON_FINITE.format(frame=len(frames)))
+        frames.append(codes[0])
     if not frames:
         return torch.zeros(0, 16, dtype=torch.long, device=request.prompt.rows.device)
     return torch.stack(frames)
 
 
-def _accept_hidden(talker: Talker, config: Qwen3TTSConfig, s: FrameStream, hidden: Tensor) -> None:
-    """Draw the stream's next group-0 token from its last hidden state; EOS ends the stream."""
+def _suppress(config: Qwen3TTSConfig, device: torch.device) -> Tensor:
     tc = config.talker
-    p = s.request.params
-    suppress = _SUPPRESS.get(tc.transformer.vocab_size, tc.codec_eos_token_id, hidden.device)
-    scores = process_group0(
-        talker.logits(hidden[None])[0], s.seen, s.num_frames, p.repetition_penalty, tc.codec_eos_token_id, suppress,
-        p.min_new_frames,
-    )
-    token = int(draw(scores, p.do_sample, p.temperature, p.top_k, p.top_p, s.request.generator))
-    s.last_hidden = hidden
-    if token == tc.codec_eos_token_id:
-        s.pending = None
-        return
-    s.seen[token] = True
-    s.pending = token
-
-
-def _predict_groups(talker: Talker, streams: list[FrameStream]) -> Tensor:
-    """Groups 1..15 for each stream's pending group-0 token: [S, 16] codes."""
-    predictor = talker.code_predictor
-    groups = predictor.config.num_code_groups
-    n = len(streams)
-    past = torch.stack([s.last_hidden for s in streams])
-    cache = KVCache.allocate(predictor.config, n, groups, dtype=past.dtype, device=past.device)
-    c0 = torch.tensor([s.pending for s in streams], device=past.device)
-    x = torch.stack([past, talker.codec_rows(c0)], dim=1)  # [S, 2, D]
-    codes = [c0]
-    for j in range(1, groups):
-        hidden = predictor.forward_rows(x, [cache])[:, -1]
-        logits = predictor.logits(j, hidden).to(torch.float32)
-        picked = []
-        for i, s in enumerate(streams):
-            p = s.request.params
-            picked.append(
-                draw(
-                    logits[i],
-                    p.subtalker_dosample,
-                    p.subtalker_temperature,
-                    p.subtalker_top_k,
-                    p.subtalker_top_p,
-                    s.request.generator,
-                )
-            )
-        cj = torch.stack(picked)
-        codes.append(cj)
-        if j < groups - 1:
-            x = predictor.embed_group(j, cj)[:, None]
-    return torch.stack(codes, dim=1)
+    return _SUPPRESS.get(tc.transformer.vocab_size, tc.codec_eos_token_id, device)

@@ -5,8 +5,10 @@ first `MIN_FRAMES` frames → ids 2048..3071 except EOS suppressed → temperatu
 one multinomial draw (argmax when `do_sample` is off, on the processed logits). Groups 1..15 (code predictor):
 temperature → top-k → top-p → draw. Scores are processed in float32, as Hugging Face does.
 
-Draws use a caller-owned `torch.Generator` per request, so seeded requests are reproducible alone or batched.
-Parameters are per row; nothing here synchronises with the host.
+Rows are processed together: parameters are per-row tensors (`RowSampling`), greedy rows take one argmax
+for the whole batch, and only sampled rows draw one by one, each from its own request's `torch.Generator`, so a
+seeded request reproduces the official sampled output alone or in a batch. Each row's arithmetic is the same
+whatever else is in the batch, and nothing here reads a tensor back to the host.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from torch import Tensor
 from ..errors import InvalidInputError
 from ..model.config import GenerationDefaults
 
-__all__ = ["SamplingParams", "MIN_FRAMES", "check_sampling_value", "process_group0", "draw"]
+__all__ = ["SamplingParams", "RowSampling", "MIN_FRAMES", "check_sampling_value", "penalize_group0", "sample_rows"]
 
 MIN_FRAMES = 2  # the official `min_new_tokens`: EOS is impossible for the first two frames
 # Temperatures divide the float32 scores and the repetition penalty multiplies or divides them: outside this
@@ -98,48 +100,85 @@ _RULES = {
 }
 
 
-def process_group0(
-    logits: Tensor, seen: Tensor, num_generated: int, penalty: float, eos_id: int, suppress: Tensor,
-    min_frames: int = MIN_FRAMES,
-) -> Tensor:
-    """The talker's logits processors for one row: [V] float32 → [V].
+@dataclass(frozen=True)
+class RowSampling:
+    """One stage's sampling switches for a batch of rows, as tensors on the model's device, plus what the host
+    must know to launch the draws (which rows sample, with which generator; the largest top-k)."""
 
-    Args:
-        logits: raw `codec_head` logits of the row's last position.
-        seen: bool [V], the group-0 ids this row generated so far (repetition penalty set).
-        num_generated: how many group-0 tokens this row sampled before (EOS masked while < `min_frames`).
-        penalty: repetition penalty (1.0 = off).
-        eos_id: codec EOS id.
-        suppress: bool [V], ids that may never be produced.
-        min_frames: the official `min_new_tokens` (2).
-    """
+    temperature: Tensor  # [B] float32
+    top_k: Tensor  # [B] int64, 0 = off
+    top_p_cut: Tensor  # [B] float32: 1 - top_p (0 = off)
+    sampled: tuple[tuple[int, torch.Generator | None], ...]  # (row, generator) of the rows that sample
+    top_k_max: int  # the largest top-k among the sampled rows (0 = none)
+
+    @classmethod
+    def build(
+        cls,
+        rows: list[tuple[bool, float, int, float, torch.Generator | None] | None],
+        vocab: int,
+        device: torch.device,
+    ) -> RowSampling:
+        """From per-row (do_sample, temperature, top_k, top_p, generator); `None` rows are greedy fillers."""
+        filled = [r if r is not None else (False, 1.0, 0, 1.0, None) for r in rows]
+        sampled = tuple((i, r[4]) for i, r in enumerate(filled) if r[0])
+        top_k = [min(int(r[2]), vocab) for r in filled]
+        return cls(
+            temperature=torch.tensor([float(r[1]) for r in filled], dtype=torch.float32, device=device),
+            top_k=torch.tensor(top_k, dtype=torch.long, device=device),
+            # 1 - top_p in double, then float32: the same threshold as comparing with the Python float
+            top_p_cut=torch.tensor([1.0 - float(r[3]) for r in filled], dtype=torch.float32, device=device),
+            sampled=sampled,
+            top_k_max=max((top_k[i] for i, _ in sampled), default=0),
+        )
+
+    def rows(self, start: int, stop: int) -> RowSampling:
+        """The switches of rows `start..stop-1`, renumbered from 0."""
+        return RowSampling(
+            temperature=self.temperature[start:stop],
+            top_k=self.top_k[start:stop],
+            top_p_cut=self.top_p_cut[start:stop],
+            sampled=tuple((i - start, g) for i, g in self.sampled if start <= i < stop),
+            top_k_max=self.top_k_max,  # the batch's largest: the k-th value of each row is the same
+        )
+
+
+def penalize_group0(
+    logits: Tensor, seen: Tensor, num_generated: Tensor, penalty: Tensor, min_frames: Tensor, eos_id: int,
+    suppress: Tensor,
+) -> Tensor:
+    """The talker's logits processors for a batch of rows: logits [B, V] (raw `codec_head` output), seen bool
+    [B, V] (the group-0 ids each row generated so far), num_generated / min_frames int [B] (EOS masked while
+    num_generated < min_frames), penalty float32 [B] → float32 scores [B, V]. Multiplying or dividing by a
+    penalty of 1.0 is exact, so rows without a penalty equal the unpenalised scores bit for bit."""
     scores = logits.to(torch.float32)
-    if penalty != 1.0:
-        penalised = torch.where(scores < 0, scores * penalty, scores / penalty)
-        scores = torch.where(seen, penalised, scores)
+    p = penalty[:, None]
+    scores = torch.where(seen, torch.where(scores < 0, scores * p, scores / p), scores)
     scores = scores.masked_fill(suppress, float("-inf"))
-    if num_generated < min_frames:
-        scores[eos_id] = float("-inf")
-    return scores
+    eos = torch.where(num_generated < min_frames, float("-inf"), scores[:, eos_id])
+    return torch.cat([scores[:, :eos_id], eos[:, None], scores[:, eos_id + 1 :]], dim=1)
 
 
-def draw(
-    scores: Tensor, do_sample: bool, temperature: float, top_k: int, top_p: float, generator: torch.Generator | None
-) -> Tensor:
-    """One token from processed float32 scores [V]: argmax, or temperature/top-k/top-p then a multinomial draw."""
-    if not do_sample:
-        return scores.argmax(-1)
-    if temperature != 1.0:
-        scores = scores / temperature
-    if top_k > 0:
-        k = min(top_k, scores.shape[-1])
-        kth = torch.topk(scores, k).values[..., -1, None]
-        scores = scores.masked_fill(scores < kth, float("-inf"))
-    if top_p < 1.0:
-        sorted_scores, order = torch.sort(scores, descending=False)
-        cumulative = sorted_scores.softmax(-1).cumsum(-1)
-        drop_sorted = cumulative <= (1 - top_p)
-        drop_sorted[..., -1:] = False
-        scores = scores.masked_fill(drop_sorted.scatter(-1, order, drop_sorted), float("-inf"))
-    probs = scores.softmax(-1)
-    return torch.multinomial(probs.unsqueeze(0), 1, generator=generator).view(())
+def sample_rows(scores: Tensor, switches: RowSampling) -> Tensor:
+    """One token per row [B] from processed float32 scores [B, V]: one argmax for every row, then the sampled
+    rows' draws (temperature → top-k → top-p → softmax → multinomial on the row's own generator)."""
+    tokens = scores.argmax(-1)
+    if not switches.sampled:
+        return tokens
+    index = torch.tensor([i for i, _ in switches.sampled], device=scores.device)
+    s = scores.index_select(0, index) / switches.temperature.index_select(0, index)[:, None]
+    if switches.top_k_max > 0:
+        k = switches.top_k.index_select(0, index)
+        values = torch.topk(s, switches.top_k_max).values
+        kth = values.gather(1, (k.clamp(1, switches.top_k_max) - 1)[:, None])
+        s = s.masked_fill((k > 0)[:, None] & (s < kth), float("-inf"))
+    cut = switches.top_p_cut.index_select(0, index)[:, None]
+    sorted_scores, order = torch.sort(s, descending=False)
+    drop_sorted = sorted_scores.softmax(-1).cumsum(-1) <= cut
+    drop_sorted[..., -1:] = False
+    s = s.masked_fill((cut > 0) & drop_sorted.scatter(-1, order, drop_sorted), float("-inf"))
+    probs = s.softmax(-1)
+    draws = [
+        torch.multinomial(probs[j : j + 1], 1, generator=generator).view(())
+        for j, (_, generator) in enumerate(switches.sampled)
+    ]
+    return tokens.index_copy(0, index, torch.stack(draws))

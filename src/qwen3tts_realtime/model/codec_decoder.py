@@ -205,7 +205,7 @@ class CodecDecoder(nn.Module):
         return self._decode(self._check(codes), None)
 
     @torch.inference_mode()
-    def decode_step(self, codes: Tensor, state: CodecDecoderState) -> Tensor:
+    def decode_step(self, codes: Tensor, state: CodecDecoderState, *, validate: bool = True) -> Tensor:
         """Decode the next n ≥ 1 frames of every row of `state` and advance it (in place).
 
         Concatenating the outputs of successive calls gives the samples of `forward` on all the codes.
@@ -213,6 +213,8 @@ class CodecDecoder(nn.Module):
         Args:
             codes: int codes [B, n, 16] (or [n, 16] for B = 1), B = `state.batch_size`.
             state: from `new_state` (or stacked/selected/primed ones), on the module's device and dtype.
+            validate: check the codes' range (reads them back to the host); the engine, whose codes come from
+                the model, passes False.
 
         Returns:
             Audio [B, n·1920], clamped to [-1, 1].
@@ -221,7 +223,7 @@ class CodecDecoder(nn.Module):
             InvalidInputError: bad codes, a batch size other than the state's, or a state of another
                 dtype or device than the module's.
         """
-        codes = self._check(codes)
+        codes = self._check(codes) if validate else codes.to(self.pre_conv.conv.weight.device)
         if codes.shape[0] != state.batch_size:
             raise InvalidInputError(
                 f"codes hold {codes.shape[0]} rows but the decoder state holds {state.batch_size}; "

@@ -1,7 +1,7 @@
 """The talker and its code predictor (spec §2, §3): module tree and weight keys exactly as the checkpoint's
 `talker.*` tensors, plus the embedding primitives the prompt builder and the generation loop use.
 
-No loop and no sampling here: `talker_step` and `predictor_step` are single forwards over caller-owned caches.
+No loop and no sampling here: `forward_rows` is a single forward over a caller-owned cache.
 """
 
 from __future__ import annotations
@@ -67,9 +67,10 @@ class CodePredictor(nn.Module):
             nn.Linear(talker_hidden, c.hidden_size, bias=True) if c.hidden_size != talker_hidden else nn.Identity()
         )
 
-    def forward_rows(self, rows: Tensor, caches: list[KVCache]) -> Tensor:
-        """Rows in talker width [B, T, D_talker] → final-normed hidden [B, T, D_predictor]."""
-        return self.model(self.small_to_mtp_projection(rows), caches)
+    def forward_rows(self, rows: Tensor, cache: KVCache, start: int | Tensor, kv_len: int | None = None) -> Tensor:
+        """Rows in talker width [B, T, D_talker] → final-normed hidden [B, T, D_predictor] (see
+        `Qwen3DecoderStack.forward` for `start` and `kv_len`)."""
+        return self.model(self.small_to_mtp_projection(rows), cache, start, kv_len)
 
     def embed_group(self, group: int, codes: Tensor) -> Tensor:
         """Embedding (talker width) of codebook `group` (1..15) codes, in the compute dtype."""
@@ -141,9 +142,9 @@ class Talker(nn.Module):
         parts += [self.code_predictor.embed_group(j, codes[..., j]) for j in range(1, codes.shape[-1])]
         return torch.stack(parts, dim=-2).sum(-2)
 
-    def forward_rows(self, rows: Tensor, caches: list[KVCache]) -> Tensor:
+    def forward_rows(self, rows: Tensor, cache: KVCache, start: int | Tensor, kv_len: int | None = None) -> Tensor:
         """Prompt or frame rows [B, T, D] → final-normed hidden states [B, T, D] (see `Qwen3DecoderStack`)."""
-        return self.model(rows, caches)
+        return self.model(rows, cache, start, kv_len)
 
     def logits(self, hidden: Tensor) -> Tensor:
         """Group-0 logits over the 3072-entry codec vocabulary."""

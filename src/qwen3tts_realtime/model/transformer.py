@@ -4,11 +4,11 @@ Pre-norm layers with per-head q/k RMSNorm, grouped-query attention, rotate-half 
 talker's interleaved MRoPE reduces exactly to 1-D RoPE in TTS (its three position streams are identical,
 spec §2.3), so both stacks use plain RoPE here.
 
-Attention reads and writes caller-owned `KVCache`s. A cache holds rows that share one length (one stream, or
-the code predictor's rows, which always sit at the same positions). A forward may mix several caches: the
-projections and MLPs run over all rows at once (the weights are read once per step), attention runs per cache,
-so streams at different points of their sequences batch together (continuous batching). This module owns no
-cache and no loop; the generation and engine layers allocate caches and drive steps.
+Attention reads and writes caller-owned static `KVCache`s, one row per stream. A prompt is written at
+contiguous positions of its row; the engine's batched step writes one position per row, each row at its own
+place (per-row positions, continuous batching), and attends under a mask, so the step has static shapes and no
+host reads. RoPE tables are built once per device and dtype. This module owns no loop; the engine allocates the
+caches and drives the steps.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from .config import TransformerConfig
 
-__all__ = ["RMSNorm", "KVCache", "Qwen3DecoderStack", "rope_cos_sin"]
+__all__ = ["RMSNorm", "KVCache", "RopeTable", "Qwen3DecoderStack", "rope_cos_sin"]
 
 
 class RMSNorm(nn.Module):
@@ -41,55 +41,85 @@ class RMSNorm(nn.Module):
 
 @dataclass
 class KVCache:
-    """Static key/value buffers for rows that share one length: `k[layer]`, `v[layer]` of shape
-    [B, kv_heads, max_len, head_dim]; positions `0..length-1` are filled. `forward` appends and advances."""
+    """Static key/value buffers: `k[layer]`, `v[layer]` of shape [rows, kv_heads, max_len, head_dim].
+
+    A row is one stream (a slot of the engine) or one of the code predictor's rows. The cache owns no positions:
+    a forward is told where each row writes (see `Qwen3DecoderStack.forward`). `rows(a, b)` is a view of some rows
+    (shared storage), so a slot is prefilled in place.
+    """
 
     k: list[Tensor]
     v: list[Tensor]
-    length: int = 0
 
     @classmethod
     def allocate(
-        cls, config: TransformerConfig, batch_size: int, max_len: int, *, dtype: torch.dtype, device: torch.device
+        cls, config: TransformerConfig, rows: int, max_len: int, *, dtype: torch.dtype, device: torch.device
     ) -> KVCache:
-        shape = (batch_size, config.num_key_value_heads, max_len, config.head_dim)
+        """Zero-filled buffers: stale positions are masked in attention, and zeros keep them finite."""
+        shape = (rows, config.num_key_value_heads, max_len, config.head_dim)
         return cls(
-            k=[torch.empty(shape, dtype=dtype, device=device) for _ in range(config.num_hidden_layers)],
-            v=[torch.empty(shape, dtype=dtype, device=device) for _ in range(config.num_hidden_layers)],
+            k=[torch.zeros(shape, dtype=dtype, device=device) for _ in range(config.num_hidden_layers)],
+            v=[torch.zeros(shape, dtype=dtype, device=device) for _ in range(config.num_hidden_layers)],
         )
 
     @property
-    def batch_size(self) -> int:
+    def num_rows(self) -> int:
         return self.k[0].shape[0]
 
     @property
     def max_len(self) -> int:
         return self.k[0].shape[2]
 
-    def ensure_capacity(self, max_len: int) -> None:
-        """Grow the buffers (copying what is filled) so that `max_len` positions fit."""
-        if max_len <= self.max_len:
-            return
-        for buffers in (self.k, self.v):
-            for i, old in enumerate(buffers):
-                grown = old.new_empty(old.shape[0], old.shape[1], max_len, old.shape[3])
-                grown[:, :, : self.length] = old[:, :, : self.length]
-                buffers[i] = grown
+    def rows(self, start: int, stop: int) -> KVCache:
+        """A view of rows `start..stop-1` (writes through it land in this cache)."""
+        return KVCache(k=[t[start:stop] for t in self.k], v=[t[start:stop] for t in self.v])
 
-    def copy_prefix_from(self, other: KVCache) -> None:
-        """Start from another cache's filled positions (a warm voice prefix), broadcast over this cache's rows."""
-        n = other.length
+    def grown(self, rows: int, max_len: int) -> KVCache:
+        """A larger zero-filled cache holding this one's contents in its first rows and positions."""
+        out = KVCache(
+            k=[t.new_zeros(rows, t.shape[1], max_len, t.shape[3]) for t in self.k],
+            v=[t.new_zeros(rows, t.shape[1], max_len, t.shape[3]) for t in self.v],
+        )
+        r, n = min(rows, self.num_rows), min(max_len, self.max_len)
+        for dst, src in zip(out.k + out.v, self.k + self.v, strict=True):
+            dst[:r, :, :n] = src[:r, :, :n]
+        return out
+
+    def copy_prefix(self, row: int, other: KVCache, length: int) -> None:
+        """Positions `0..length-1` of `other`'s single row into row `row` (a warm voice prefix into a slot)."""
         for dst, src in zip(self.k + self.v, other.k + other.v, strict=True):
-            dst[:, :, :n] = src[:, :, :n]
-        self.length = n
+            dst[row, :, :length] = src[0, :, :length]
+
+    def zero_row(self, row: int) -> None:
+        """Reset one row in place (after a stream whose values turned non-finite)."""
+        for t in self.k + self.v:
+            t[row].zero_()
+
+
+class RopeTable:
+    """cos/sin rows [length, head_dim] for positions 0..length-1, built once per device and dtype and grown when
+    a longer sequence comes (float32 math as Hugging Face, float64 for float64 models)."""
+
+    def __init__(self, head_dim: int, theta: float) -> None:
+        self.head_dim, self.theta = head_dim, theta
+        self._tables: dict[tuple[torch.device, torch.dtype], tuple[Tensor, Tensor]] = {}
+
+    def get(self, length: int, dtype: torch.dtype, device: torch.device) -> tuple[Tensor, Tensor]:
+        key = (device, dtype)
+        table = self._tables.get(key)
+        if table is None or table[0].shape[0] < length:
+            size = max(256, 1 << (length - 1).bit_length())
+            table = rope_cos_sin(torch.arange(size, device=device), self.head_dim, self.theta, dtype)
+            self._tables[key] = table
+        return table
 
 
 def rope_cos_sin(positions: Tensor, head_dim: int, theta: float, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
-    """cos/sin tables [B, T, head_dim] for positions [B, T] (float32 math as HF, float64 for float64 models)."""
+    """cos/sin tables [..., head_dim] for integer positions [...] (float32 math as HF, float64 for float64)."""
     math_dtype = torch.float64 if dtype == torch.float64 else torch.float32
     exponent = torch.arange(0, head_dim, 2, dtype=torch.int64, device=positions.device).to(math_dtype) / head_dim
     inv_freq = 1.0 / (theta**exponent)
-    freqs = positions.to(math_dtype)[..., None] * inv_freq  # [B, T, head_dim/2]
+    freqs = positions.to(math_dtype)[..., None] * inv_freq
     emb = torch.cat((freqs, freqs), dim=-1)
     return emb.cos().to(dtype), emb.sin().to(dtype)
 
@@ -100,7 +130,7 @@ def _rotate_half(x: Tensor) -> Tensor:
 
 
 def _apply_rope(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
-    # x [B, H, T, hd]; cos/sin [B, T, hd]
+    # x [B, H, T, hd]; cos/sin [B or 1, T, hd]
     return x * cos[:, None] + _rotate_half(x) * sin[:, None]
 
 
@@ -115,32 +145,34 @@ class _Attention(nn.Module):
         self.q_norm = RMSNorm(c.head_dim, c.rms_norm_eps)
         self.k_norm = RMSNorm(c.head_dim, c.rms_norm_eps)
 
-    def forward(self, x: Tensor, cos: Tensor, sin: Tensor, layer: int, caches: list[KVCache]) -> Tensor:
+    def forward(self, x: Tensor, rope: tuple[Tensor, Tensor], layer: int, cache: KVCache, at: _Positions) -> Tensor:
         b, t, _ = x.shape
         q = self.q_norm(self.q_proj(x).view(b, t, self.num_heads, self.head_dim)).transpose(1, 2)
         k = self.k_norm(self.k_proj(x).view(b, t, self.num_kv_heads, self.head_dim)).transpose(1, 2)
         v = self.v_proj(x).view(b, t, self.num_kv_heads, self.head_dim).transpose(1, 2)
+        cos, sin = rope
         q, k = _apply_rope(q, cos, sin), _apply_rope(k, cos, sin)
-        outs = []
-        row = 0
-        for cache in caches:
-            n, start = cache.batch_size, cache.length
-            assert start + t <= cache.max_len, "KV cache overflow: the caller sized it too small"
-            ck, cv = cache.k[layer], cache.v[layer]
-            ck[:, :, start : start + t] = k[row : row + n]
-            cv[:, :, start : start + t] = v[row : row + n]
-            # One new row attends to everything cached; a block of new rows needs the causal mask.
-            mask = None
-            if t > 1:
-                mask = torch.ones(t, start + t, dtype=torch.bool, device=x.device).tril(start)
-            outs.append(
-                F.scaled_dot_product_attention(
-                    q[row : row + n], ck[:, :, : start + t], cv[:, :, : start + t], attn_mask=mask, enable_gqa=True
-                )
-            )
-            row += n
-        out = outs[0] if len(outs) == 1 else torch.cat(outs)
+        ck, cv = cache.k[layer], cache.v[layer]
+        if at.rows is None:  # every row at the same positions: contiguous writes
+            ck[:, :, at.start : at.start + t] = k
+            cv[:, :, at.start : at.start + t] = v
+        else:  # one new position per row, each at its own place
+            ck[at.rows, :, at.start] = k[:, :, 0]
+            cv[at.rows, :, at.start] = v[:, :, 0]
+        out = F.scaled_dot_product_attention(
+            q, ck[:, :, : at.kv_len], cv[:, :, : at.kv_len], attn_mask=at.mask, enable_gqa=True
+        )
         return self.o_proj(out.transpose(1, 2).reshape(b, t, self.num_heads * self.head_dim))
+
+
+@dataclass
+class _Positions:
+    """Where a forward writes and what it attends to (built once per forward, shared by every layer)."""
+
+    start: int | Tensor  # first position (int: all rows), or each row's position [B]
+    kv_len: int  # positions attended to
+    rows: Tensor | None  # arange(B) when `start` is per row
+    mask: Tensor | None  # bool [B or 1, 1, T, kv_len]; None when every position up to kv_len is visible
 
 
 class _MLP(nn.Module):
@@ -162,16 +194,19 @@ class _DecoderLayer(nn.Module):
         self.input_layernorm = RMSNorm(c.hidden_size, c.rms_norm_eps)
         self.post_attention_layernorm = RMSNorm(c.hidden_size, c.rms_norm_eps)
 
-    def forward(self, x: Tensor, cos: Tensor, sin: Tensor, layer: int, caches: list[KVCache]) -> Tensor:
-        x = x + self.self_attn(self.input_layernorm(x), cos, sin, layer, caches)
+    def forward(self, x: Tensor, rope: tuple[Tensor, Tensor], layer: int, cache: KVCache, at: _Positions) -> Tensor:
+        x = x + self.self_attn(self.input_layernorm(x), rope, layer, cache, at)
         return x + self.mlp(self.post_attention_layernorm(x))
 
 
 class Qwen3DecoderStack(nn.Module):
     """`layers.N.*` and the final `norm`: embeddings in, final-normed hidden states out.
 
-    `forward(x [B, T, D], caches)` appends T positions to every cache; the caches' rows, in order, are the B
-    rows of `x`. Each cache's rows attend to that cache's positions only.
+    `forward(x [B, T, D], cache, start, kv_len)` writes T positions of every row of `cache` (B rows) and attends
+    causally. `start` is an int when all rows sit at the same positions (a prompt, the code predictor), or a
+    tensor [B] of per-row positions for one new position each (T = 1; the engine's batched step), with `kv_len`
+    (a host int, at least max(start) + 1) the positions attended to; positions past a row's own are masked.
+    Nothing here reads a tensor back to the host, so a step can be traced and captured whole.
     """
 
     def __init__(self, config: TransformerConfig) -> None:
@@ -179,16 +214,28 @@ class Qwen3DecoderStack(nn.Module):
         self.config = config
         self.layers = nn.ModuleList(_DecoderLayer(config) for _ in range(config.num_hidden_layers))
         self.norm = RMSNorm(config.hidden_size, config.rms_norm_eps)
+        self.rope = RopeTable(config.head_dim, config.rope_theta)
 
-    def forward(self, x: Tensor, caches: list[KVCache]) -> Tensor:
-        t = x.shape[1]
-        assert sum(c.batch_size for c in caches) == x.shape[0], "one cache row per input row"
-        positions = torch.cat(
-            [torch.arange(c.length, c.length + t, device=x.device).expand(c.batch_size, t) for c in caches]
-        )
-        cos, sin = rope_cos_sin(positions, self.config.head_dim, self.config.rope_theta, x.dtype)
+    def forward(self, x: Tensor, cache: KVCache, start: int | Tensor, kv_len: int | None = None) -> Tensor:
+        b, t, _ = x.shape
+        assert cache.num_rows == b, "one cache row per input row"
+        if isinstance(start, int):
+            at = self._contiguous(start, t, x.device)
+            cos, sin = self.rope.get(start + t, x.dtype, x.device)
+            rope = (cos[None, start : start + t], sin[None, start : start + t])
+        else:
+            assert t == 1 and kv_len is not None, "per-row positions take one new row each and a kv_len"
+            visible = torch.arange(kv_len, device=x.device)[None, :] <= start[:, None]
+            at = _Positions(start, kv_len, torch.arange(b, device=x.device), visible[:, None, None, :])
+            cos, sin = self.rope.get(kv_len, x.dtype, x.device)
+            rope = (cos[start][:, None], sin[start][:, None])
         for i, layer in enumerate(self.layers):
-            x = layer(x, cos, sin, i, caches)
-        for c in caches:
-            c.length += t
+            x = layer(x, rope, i, cache, at)
         return self.norm(x)
+
+    @staticmethod
+    def _contiguous(start: int, t: int, device: torch.device) -> _Positions:
+        mask = None  # one new row attends to everything cached; a block of new rows needs the causal mask
+        if t > 1:
+            mask = torch.ones(t, start + t, dtype=torch.bool, device=device).tril(start)
+        return _Positions(start, start + t, None, mask)

@@ -1,16 +1,20 @@
 """Incremental tokenization of text that arrives in fragments (LLM tokens), committing only stable tokens.
 
 A token is committed once no text still to come can change it. The Qwen2 tokenizer normalises (NFC), splits
-the text into pre-tokens with a left-to-right regex, and runs BPE inside each pre-token. Appending text can
-change only the last pre-token (it may extend, merge with what follows, or gain a combining mark), so every
-token of the earlier pre-tokens is final: the committed ids are always a prefix of the ids of the whole text,
-and after `end()` they are exactly those ids (property-tested).
+the text into pre-tokens with a left-to-right regex (no look-behind), and runs BPE inside each pre-token.
+Appending text can change only the last pre-token (it may extend, merge with what follows, or gain a combining
+mark), so every token of the earlier pre-tokens is final: the committed ids are always a prefix of the ids of
+the whole text, and after `end()` they are exactly those ids (property-tested).
 
-Added tokens (`<|im_end|>`, `<think>`, ...) are matched in the text as whole tokens before pre-tokenisation, as
-the whole-text tokenizer does; text that ends with the beginning of one (`"<|im_"`) is held back until it is
-known whether it completes.
+Work is proportional to the new text: only the tail that is not yet committed is normalised, pre-tokenized and
+tokenized again (a pre-token boundary is a place where tokenizing from scratch gives the same tokens, since the
+regex looks only forward), so 4,096 one-character pushes cost what one push of the same text does, give or take
+the last word. `tokenized_chars` counts the characters handed to the tokenizer.
 
-No torch here: this works on a `tokenizers`-backed Hugging Face fast tokenizer.
+User text is text: the tokenizer knows no added tokens (`TextTokenizer.backend`), so `<|im_end|>` written in it
+is characters.
+
+No torch here: this works on a `tokenizers.Tokenizer`.
 """
 
 from __future__ import annotations
@@ -26,25 +30,27 @@ class IncrementalTokenizer:
     """Feed fragments with `push`, close with `end`; each returns the newly committed token ids.
 
     Args:
-        tokenizer: a Hugging Face fast tokenizer (its `backend_tokenizer` normaliser and pre-tokeniser are used).
+        tokenizer: a `tokenizers.Tokenizer` that knows no added tokens (`TextTokenizer.backend`).
     """
 
     def __init__(self, tokenizer: Any) -> None:
         self._tok = tokenizer
-        backend = tokenizer.backend_tokenizer
-        self._normalizer = backend.normalizer
-        self._pre_tokenizer = backend.pre_tokenizer
-        self._added = tuple(sorted({t.content for t in tokenizer.added_tokens_decoder.values() if t.content}))
-        self._longest_added = max(map(len, self._added), default=0)
-        self._text = ""
+        self._normalizer = tokenizer.normalizer
+        self._pre_tokenizer = tokenizer.pre_tokenizer
+        self._done: list[str] = []  # raw text whose ids are all committed
+        self._tail = ""  # raw text after it
+        self._tail_committed = 0  # ids of the tail already committed (when its start could not move)
+        self._tail_covered = 0  # normalised characters of the tail those ids cover
         self._committed: list[int] = []
-        self._committed_chars = 0
+        self._committed_text: list[str] = []  # normalised text the committed ids cover
+        self._clause_end = False
         self._ended = False
+        self.tokenized_chars = 0
 
     @property
     def text(self) -> str:
         """All text received so far."""
-        return self._text
+        return "".join(self._done) + self._tail
 
     @property
     def committed(self) -> list[int]:
@@ -54,7 +60,12 @@ class IncrementalTokenizer:
     @property
     def committed_text(self) -> str:
         """The normalised text the committed ids cover."""
-        return self._normalize(self._text)[: self._committed_chars]
+        return "".join(self._committed_text)
+
+    @property
+    def clause_ended(self) -> bool:
+        """The committed text holds a clause end (`CLAUSE_END`)."""
+        return self._clause_end
 
     @property
     def ended(self) -> bool:
@@ -66,7 +77,7 @@ class IncrementalTokenizer:
             raise RuntimeError("push() after end(): the text is complete")
         if not isinstance(fragment, str):
             raise TypeError(f"text fragments must be str, got {type(fragment).__name__}")
-        self._text += fragment
+        self._tail += fragment
         return self._commit(final=False)
 
     def end(self) -> list[int]:
@@ -79,16 +90,8 @@ class IncrementalTokenizer:
     def _normalize(self, text: str) -> str:
         return self._normalizer.normalize_str(text) if self._normalizer is not None else text
 
-    def _added_token_start(self, norm: str) -> int:
-        """Where the text's end may be the beginning of an added token (`len(norm)` if nowhere)."""
-        for start in range(max(0, len(norm) - self._longest_added + 1), len(norm)):
-            tail = norm[start:]
-            if any(t.startswith(tail) and t != tail for t in self._added):
-                return start
-        return len(norm)
-
     def _commit(self, *, final: bool) -> list[int]:
-        norm = self._normalize(self._text)
+        norm = self._normalize(self._tail)
         if final:
             cut = len(norm)
         else:
@@ -96,15 +99,26 @@ class IncrementalTokenizer:
             if len(pieces) < 2:
                 return []
             cut = pieces[-1][1][0]  # start of the last pre-token: everything before it is final
-            cut = min(cut, self._added_token_start(norm))
-        if cut <= self._committed_chars:
+        if cut == 0:
             return []
-        enc = self._tok(norm, add_special_tokens=False, return_offsets_mapping=True)
-        ids = [i for i, (_, end) in zip(enc["input_ids"], enc["offset_mapping"], strict=True) if end <= cut]
-        done = len(self._committed)
-        # Internal invariant: earlier commitments are a prefix of the current tokenization.
-        assert ids[:done] == self._committed, "committed tokens changed: unstable commit rule"
-        new = ids[done:]
+        self.tokenized_chars += len(norm)
+        enc = self._tok.encode(norm, add_special_tokens=False)
+        stable = [(i, end) for i, (_, end) in zip(enc.ids, enc.offsets, strict=True) if end <= cut]
+        new = [i for i, _ in stable[self._tail_committed :]]
+        if not new:
+            return []
+        covered = stable[-1][1]
         self._committed.extend(new)
-        self._committed_chars = cut
+        piece = norm[self._tail_covered : covered]
+        self._committed_text.append(piece)
+        self._clause_end = self._clause_end or any(ch in CLAUSE_END for ch in piece)
+        self._tail_committed = len(stable)
+        self._tail_covered = covered
+        # Move the tail's start past the committed text when the raw text there is already normal (then it is
+        # the same characters, and tokenizing from this pre-token boundary gives the same tokens).
+        if self._tail[:covered] == norm[:covered]:
+            self._done.append(self._tail[:covered])
+            self._tail = self._tail[covered:]
+            self._tail_committed = 0
+            self._tail_covered = 0
         return new
