@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from .. import __version__
 from . import _speech, _voices, _websocket
@@ -94,6 +95,12 @@ def create_app(tts: Qwen3TTS, config: ServerConfig | None = None, *, owns_model:
         state.metrics.refused(e.status_code)
         error = ApiError(e.status_code, f"{request.method} {request.url.path}: {e.detail}", code="http_error")
         return JSONResponse(error.body(), status_code=e.status_code, headers=e.headers)
+
+    @app.exception_handler(ClientDisconnect)
+    async def client_gone(request: Request, e: ClientDisconnect) -> Response:
+        state.metrics.disconnected()  # the client's doing, not the server's: no traceback, not "internal"
+        log.info("client disconnected while sending %s %s", request.method, request.url.path)
+        return Response(status_code=499)  # nobody reads it; uvicorn drops it
 
     @app.exception_handler(Exception)
     async def internal_error(request: Request, e: Exception) -> JSONResponse:

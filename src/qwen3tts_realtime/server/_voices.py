@@ -219,6 +219,11 @@ def _clone(state: ServerState, fields: dict[str, tuple[str | None, bytes]]) -> t
     if "file" not in fields or not fields["file"][1]:
         raise ApiError(400, "no reference audio: send it as the form field 'file'", param="file")
     ref_text = _form_text(fields, "ref_text", required=False)
+    limit = state.config.max_text_chars
+    if ref_text is not None and len(ref_text) > limit:
+        raise ApiError(400, f"ref_text has {len(ref_text)} characters; at most {limit} are accepted "
+                       "(--max-text-chars): give the transcript of the reference clip only", param="ref_text",
+                       code="text_too_long")
     flag = (_form_text(fields, "x_vector_only", required=False) or "false").lower()
     if flag not in ("true", "false", "1", "0"):
         raise ApiError(400, f"x_vector_only={flag!r}; accepted: true or false", param="x_vector_only")
@@ -242,6 +247,10 @@ def _add_from_json(state: ServerState, body: dict[str, Any]) -> tuple[VoiceProfi
                        param=unknown[0])
     name, speaker, instructions = body.get("name"), body.get("speaker"), body.get("instructions")
     _check_name(name)
+    limit = state.config.max_text_chars
+    if isinstance(instructions, str) and len(instructions) > limit:
+        raise ApiError(400, f"instructions has {len(instructions)} characters; at most {limit} are accepted "
+                       "(--max-text-chars)", param="instructions", code="text_too_long")
     tts = state.tts
     try:
         if tts.model_type == "custom_voice" and isinstance(speaker, str):

@@ -16,13 +16,16 @@ Server -> client:
     {"type": "done", "status": "finished"|"cancelled"|"failed", "frames", "audio_s", "first_audio_s",
      "generation_s", "xrt", "underruns", "underrun_s", "voice_cache"}   always the stream's last message;
         times count from `start` (from the first text message when the text comes in messages)
-After `done` the connection can start another stream. A wrong API key is refused at the handshake (HTTP 401);
-a disconnect cancels the open stream.
+After `done` the connection can start another stream. A message that is malformed beyond a refusal (a lone
+surrogate, an integer of more than 4300 digits, JSON nested too deeply) ends the connection: `error` naming
+the field, `done` with status "failed" (the open stream's, or an empty one), then a normal close (1000).
+A wrong API key is refused at the handshake (HTTP 401); a disconnect cancels the open stream.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -36,7 +39,7 @@ from ..engine.stream import StreamState
 from ..errors import InvalidInputError
 from ..text.word_timing import WordTimer
 from ._limits import check_api_key
-from ._render import ENGINE_RATE, Renderer
+from ._render import ENGINE_RATE, Renderer, StreamFigures
 from ._requests import ApiError, parse_json, parse_stream_start
 from ._session import Session
 
@@ -81,6 +84,7 @@ class _Open:
     pump: asyncio.Task | None = None
     done: bool = False
     ended: bool = False  # `end` received
+    end_reason: str | None = None  # "failed": cancelled by the server for a malformed message
 
 
 class _Connection:
@@ -103,6 +107,9 @@ class _Connection:
                 except ApiError as e:
                     self.state.metrics.refused(e.status)
                     await self._send_json(e.event())
+                    if e.fatal:
+                        await self._fail_connection()
+                        return
         except _ClientGone:
             return
         finally:
@@ -111,6 +118,20 @@ class _Connection:
                 current.session.close("disconnected")
                 if current.pump is not None:
                     current.pump.cancel()
+
+    async def _fail_connection(self) -> None:
+        """After a fatal refusal: the open stream ends as "failed" (its `done` says so; an empty `done` when
+        none is open), then the connection closes normally."""
+        current = self.current
+        if current is not None and not current.done and current.pump is not None:
+            current.end_reason = "failed"
+            current.session.stream.cancel()
+            await current.pump  # sends the stream's `done`
+        else:
+            figures = StreamFigures(voice_cache=None, started=time.perf_counter())
+            await self._send_json({"type": "done", "status": "failed", **figures.as_dict(), "generation_s": 0.0})
+        with contextlib.suppress(*_GONE):
+            await self.ws.close(1000)
 
     async def _handle(self, message: dict[str, Any]) -> None:
         if message.get("text") is None:
@@ -188,7 +209,7 @@ class _Connection:
                     await self._send_bytes(data)
                 await self._send_words(current.words)
             if stream.state is StreamState.CANCELLED:
-                status = "cancelled"
+                status = current.end_reason or "cancelled"
             else:
                 tail = current.renderer.finish()
                 if tail:
@@ -204,14 +225,16 @@ class _Connection:
             log.exception("websocket stream failed")
             error = ApiError(500, f"generation failed: {e}", code="generation_failed")
         finally:
-            session.close(status)
+            # a stream failed by the client's malformed message was counted as that refusal
+            session.close(status, error_kind=None if current.end_reason == "failed" else "generation")
             current.done = True
         if status == "disconnected":
             return
+        done = {"type": "done", "status": status, **session.figures.as_dict()}
         try:
             if error is not None:
                 await self._send_json(error.event())
-            await self._send_json({"type": "done", "status": status, **session.figures.as_dict()})
+            await self._send_json(done)
         except _ClientGone:
             pass
 
