@@ -37,3 +37,11 @@ def test_bad_settings():
         parse(["--max-streams", "0"], {})
     with pytest.raises(InvalidInputError, match="max_queue=-1"):
         ServerConfig(max_queue=-1)
+
+
+def test_websocket_idle_timeout():
+    assert parse([], {}).ws_idle_timeout_s == 30.0
+    assert parse([], {"QWEN3TTS_WS_IDLE_TIMEOUT": "5"}).ws_idle_timeout_s == 5.0
+    assert parse(["--ws-idle-timeout", "0"], {"QWEN3TTS_WS_IDLE_TIMEOUT": "5"}).ws_idle_timeout_s == 0  # never
+    with pytest.raises(InvalidInputError, match="ws_idle_timeout_s=-1.0; it must be a number of seconds >= 0"):
+        parse(["--ws-idle-timeout", "-1"], {})

@@ -8,6 +8,7 @@ list or a shell history. Nothing here imports FastAPI: the CLI builds its parser
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -39,6 +40,8 @@ class ServerConfig:
         max_upload_s: longest reference clip accepted for cloning, in seconds.
         warmup_text: spoken once at start-up (then /ready turns true); "" skips the warm-up.
         default_response_format: None: "mp3" where the installed libsndfile writes MP3, else "wav".
+        ws_idle_timeout_s: a websocket stream waiting for text that gets no `text` message for this long is
+            ended (done status "idle_timeout") and its slot freed; 0 never ends one.
     """
 
     model: str = DEFAULT_MODEL
@@ -58,6 +61,7 @@ class ServerConfig:
     max_upload_s: float = 60.0
     warmup_text: str = "Hello."
     default_response_format: str | None = None
+    ws_idle_timeout_s: float = 30.0
 
     def __post_init__(self) -> None:
         for name in ("max_streams", "max_body_bytes", "max_text_chars", "max_upload_bytes", "port"):
@@ -68,6 +72,10 @@ class ServerConfig:
             raise InvalidInputError(f"server setting max_queue={self.max_queue!r}; it must be an int >= 0")
         if not self.max_upload_s > 0:
             raise InvalidInputError(f"server setting max_upload_s={self.max_upload_s!r}; it must be > 0")
+        timeout = self.ws_idle_timeout_s
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 <= timeout < math.inf:
+            raise InvalidInputError(f"server setting ws_idle_timeout_s={timeout!r}; it must be a number of "
+                                    "seconds >= 0 (0: never)")
 
     @property
     def model_names(self) -> tuple[str, ...]:
@@ -99,6 +107,8 @@ SETTINGS: tuple[tuple[str, str, str, type, str], ...] = (
     ("--warmup-text", "warmup_text", "QWEN3TTS_WARMUP_TEXT", str, "spoken once at start-up; '' skips it"),
     ("--default-format", "default_response_format", "QWEN3TTS_DEFAULT_FORMAT", str,
      "response_format when a request names none (default: mp3 if libsndfile writes it, else wav)"),
+    ("--ws-idle-timeout", "ws_idle_timeout_s", "QWEN3TTS_WS_IDLE_TIMEOUT", float,
+     "seconds a websocket stream may wait for a text message before it is ended; 0: never"),
 )
 
 

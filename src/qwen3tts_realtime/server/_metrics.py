@@ -4,7 +4,8 @@ apps in one process (tests, embedding) never collide.
     qwen3tts_first_audio_seconds{endpoint}      histogram: request (websocket: first text) to first audio sent
     qwen3tts_xrt{endpoint}                      histogram: audio seconds per wall-clock second of generation
     qwen3tts_audio_seconds_total{endpoint}      audio sent
-    qwen3tts_streams_total{endpoint,status}     streams ended: finished, cancelled, disconnected, failed
+    qwen3tts_streams_total{endpoint,status}     streams ended: finished, cancelled, disconnected, failed,
+                                                idle_timeout (a websocket stream that stopped getting text)
     qwen3tts_underruns_total{endpoint}          gaps a real-time listener would have heard (and their seconds)
     qwen3tts_underrun_seconds_total{endpoint}
     qwen3tts_voice_cache_total{result}          hit: the voice was warm; miss: prepared for the request

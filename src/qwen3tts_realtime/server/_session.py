@@ -61,7 +61,7 @@ class Session:
         self.figures.add_chunk(chunk.num_frames, chunk.audio.size / ENGINE_RATE / self.request.speed)
 
     def close(self, status: str, *, error_kind: str | None = "generation") -> None:
-        """End the stream: "finished", "cancelled", "disconnected" or "failed" (counted in
+        """End the stream: "finished", "cancelled", "disconnected", "idle_timeout" or "failed" (counted in
         errors_total under `error_kind`; None: already counted, as the refusal that failed it). Idempotent."""
         if self.closed:
             return
