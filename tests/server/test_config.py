@@ -45,3 +45,18 @@ def test_websocket_idle_timeout():
     assert parse(["--ws-idle-timeout", "0"], {"QWEN3TTS_WS_IDLE_TIMEOUT": "5"}).ws_idle_timeout_s == 0  # never
     with pytest.raises(InvalidInputError, match="ws_idle_timeout_s=-1.0; it must be a number of seconds >= 0"):
         parse(["--ws-idle-timeout", "-1"], {})
+
+
+def test_voice_aliases_from_flags_or_the_environment():
+    assert parse([], {}).voice_aliases == ()
+    env = {"QWEN3TTS_VOICE_ALIAS": "alloy=ryan, echo=eric"}
+    assert parse([], env).voice_aliases == (("alloy", "ryan"), ("echo", "eric"))
+    assert parse(["--voice-alias", "nova=eric", "--voice-alias", "onyx=ryan"], env).voice_aliases == (
+        ("nova", "eric"), ("onyx", "ryan"))  # the flags replace the variable
+    assert ServerConfig(voice_aliases={"alloy": "ryan"}).voice_aliases == (("alloy", "ryan"),)
+    with pytest.raises(SystemExit):
+        parse(["--voice-alias", "alloy"], {})
+    with pytest.raises(InvalidInputError, match="voice alias 'alloy'; give alias=voice"):
+        parse([], {"QWEN3TTS_VOICE_ALIAS": "alloy"})
+    with pytest.raises(InvalidInputError, match="an alias is given twice"):
+        parse([], {"QWEN3TTS_VOICE_ALIAS": "alloy=ryan,alloy=eric"})

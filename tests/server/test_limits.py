@@ -30,7 +30,7 @@ GOOD = {"input": "Hi there.", "voice": "ryan", "response_format": "pcm", "max_fr
     ({"speed": 3}, "speed", "0.5 to 2.0"),
     ({"encoding": "ulaw", "response_format": "flac"}, "encoding", "accepted there: 'pcm16'"),
     ({"response_format": "aac"}, "response_format", "'pcm', 'wav'"),
-    ({"model": "tts-1"}, "model", "'qwen3-tts', 'tiny-custom-voice'"),
+    ({"model": "tts-2"}, "model", "'qwen3-tts', 'tiny-custom-voice' (and answers OpenAI's 'tts-1', "),
     ({"language": "Klingon"}, "language", "'english'"),
     ({"temperature": 0}, "temperature", "temperature=0; accepted: a number from 0.01 to 100"),
     ({"temperature": 1e-300}, "temperature", "temperature=1e-300; accepted: a number from 0.01 to 100"),

@@ -20,10 +20,13 @@ from ..audio import G711_ENCODINGS
 from ..engine.sampling import SamplingParams, check_sampling_value
 from ._formats import ENCODINGS, RAW_ENCODINGS, SAMPLE_RATES
 
-__all__ = ["ApiError", "SpeechRequest", "RequestRules", "parse_json", "parse_speech", "parse_stream_start"]
+__all__ = [
+    "ApiError", "SpeechRequest", "RequestRules", "OPENAI_MODELS", "parse_json", "parse_speech", "parse_stream_start",
+]
 
 MIN_SPEED, MAX_SPEED = 0.5, 2.0
 MAX_INT_DIGITS = 4300  # Python's own limit on int(str) (sys.get_int_max_str_digits' default)
+OPENAI_MODELS = ("tts-1", "tts-1-hd", "gpt-4o-mini-tts")  # accepted as `model`: the loaded model answers
 MAX_CHUNK_SCHEDULE = 16
 _ERROR_TYPES = {401: "authentication_error", 403: "permission_error", 429: "rate_limit_error"}
 _SAMPLING = (  # checked as SamplingParams checks them (engine/sampling.py), do_sample as JSON booleans
@@ -171,9 +174,10 @@ def parse_speech(body: dict[str, Any], rules: RequestRules) -> SpeechRequest:
     """`POST /v1/audio/speech`: an OpenAI-compatible body plus this server's extensions."""
     _refuse_unknown(body, SPEECH_FIELDS)
     model = body.get("model")
-    if model is not None and model not in rules.model_names:
-        raise ApiError(400, f"unknown model {model!r}; this server has: {_names(rules.model_names)}",
-                       param="model", code="model_not_found")
+    if model is not None and model not in rules.model_names and model not in OPENAI_MODELS:
+        raise ApiError(400, f"unknown model {model!r}; this server has: {_names(rules.model_names)} (and "
+                       f"answers OpenAI's {_names(OPENAI_MODELS)} with it)", param="model",
+                       code="model_not_found")
     if body.get("stream_format", "audio") != "audio":
         raise ApiError(400, f"stream_format={body['stream_format']!r} is not supported; accepted: 'audio'",
                        param="stream_format")
