@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 
 import httpx
 import numpy as np
@@ -91,6 +92,28 @@ def test_api_key(strict):
     assert refused.value.response.status_code == 401
     asyncio.run(handshake(strict.auth()))
     asyncio.run(handshake({"Authorization": "s3cret-key"}))  # a bare key, as some clients send it
+
+
+async def test_a_browser_sends_the_key_as_a_websocket_subprotocol(strict, caplog):
+    """Browsers cannot set headers on a websocket: they offer ["qwen3tts", "bearer.<key>"] and the server
+    selects "qwen3tts". The key is never taken from the URL, and never logged."""
+    caplog.set_level(logging.DEBUG, logger="qwen3tts_realtime")
+    async with connect(strict.ws_url, subprotocols=["qwen3tts", "bearer.s3cret-key"]) as ws:
+        assert ws.subprotocol == "qwen3tts"
+        await ws.send(json.dumps({"type": "start", "voice": "ryan", "text": "Hi.", **GREEDY, "max_frames": 4}))
+        assert json.loads(await ws.recv())["type"] == "started"
+        while not (isinstance(m := await ws.recv(), str) and json.loads(m)["type"] == "done"):
+            pass
+        assert json.loads(m)["status"] == "finished"
+    for subprotocols, url in [(["qwen3tts", "bearer.wrong"], strict.ws_url), (["qwen3tts"], strict.ws_url),
+                              (["qwen3tts"], strict.ws_url + "?api_key=s3cret-key"),
+                              (["qwen3tts"], strict.ws_url + "?key=s3cret-key&token=s3cret-key")]:
+        with pytest.raises(InvalidStatus) as refused:
+            async with connect(url, subprotocols=subprotocols):
+                pass
+        assert refused.value.response.status_code == 401
+    assert "s3cret-key" not in caplog.text
+    await asyncio.to_thread(strict.wait_idle)
 
 
 async def test_ninth_concurrent_request_gets_429(strict):

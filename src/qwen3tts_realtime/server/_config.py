@@ -33,7 +33,8 @@ class ServerConfig:
         model_id: the name clients may pass as `model` besides "qwen3-tts" (default: `model`, or the folder).
         device, dtype, quantize: as `Qwen3TTS.from_pretrained` takes them (None: its defaults).
         host, port: where to listen; 127.0.0.1 unless told otherwise.
-        api_key: when set, every /v1 request needs `Authorization: Bearer <key>`.
+        api_key: when set, every /v1 request needs `Authorization: Bearer <key>` (a websocket may offer it as
+            the subprotocol `bearer.<key>` instead).
         voice_dir: the voice library folder (None: $QWEN3TTS_VOICE_DIR or the user cache).
         max_streams: streams generating at once (the engine's batch).
         max_queue: admitted streams waiting beyond `max_streams`; further requests get 429.

@@ -21,7 +21,11 @@ for `--ws-idle-timeout` seconds is ended: `done` with status "idle_timeout" and 
 engine stream cancelled and its slot freed. A message that is malformed beyond a refusal (a lone surrogate,
 an integer of more than 4300 digits, JSON nested too deeply) ends the connection: `error` naming the field,
 `done` with status "failed" (the open stream's, or an empty one), then a normal close (1000).
-A wrong API key is refused at the handshake (HTTP 401); a disconnect cancels the open stream.
+
+The API key (when one is configured) comes in the `Authorization` header, or, for browsers, which cannot set
+headers on a websocket, as a subprotocol: offer ["qwen3tts", "bearer.<key>"] and the server selects
+"qwen3tts" (it selects "qwen3tts" whenever it is offered). Never in the URL. A wrong or missing key is
+refused at the handshake (HTTP 401); a disconnect cancels the open stream.
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ from starlette.websockets import WebSocketDisconnect
 from ..engine.stream import StreamState
 from ..errors import InvalidInputError
 from ..text.word_timing import WordTimer
-from ._limits import check_api_key
+from ._limits import SUBPROTOCOL, check_api_key
 from ._render import ENGINE_RATE, Renderer, StreamFigures
 from ._requests import ApiError, parse_json, parse_stream_start
 from ._session import Session
@@ -65,13 +69,14 @@ class _ClientGone(Exception):
 @router.websocket("/v1/stream")
 async def stream_endpoint(ws: WebSocket) -> None:
     state: ServerState = ws.app.state.server
+    offered = list(ws.scope.get("subprotocols") or ())
     try:
-        check_api_key(ws.headers, state.config.api_key)
+        check_api_key(ws.headers, state.config.api_key, offered)
     except ApiError as e:
         state.metrics.refused(e.status)
         await ws.send_denial_response(JSONResponse(e.body(), status_code=e.status, headers=e.headers))
         return
-    await ws.accept()
+    await ws.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)  # never the key's entry
     await _Connection(ws, state).run()
 
 
