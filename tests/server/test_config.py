@@ -60,3 +60,12 @@ def test_voice_aliases_from_flags_or_the_environment():
         parse([], {"QWEN3TTS_VOICE_ALIAS": "alloy"})
     with pytest.raises(InvalidInputError, match="an alias is given twice"):
         parse([], {"QWEN3TTS_VOICE_ALIAS": "alloy=ryan,alloy=eric"})
+
+
+def test_metrics_are_behind_the_key_unless_made_public():
+    assert parse([], {}).metrics_public is False
+    assert parse(["--metrics-public"], {}).metrics_public is True
+    assert parse([], {"QWEN3TTS_METRICS_PUBLIC": "1"}).metrics_public is True
+    assert parse([], {"QWEN3TTS_METRICS_PUBLIC": "false"}).metrics_public is False
+    with pytest.raises(InvalidInputError, match=r"\$QWEN3TTS_METRICS_PUBLIC='maybe'; accepted: 1, true"):
+        parse([], {"QWEN3TTS_METRICS_PUBLIC": "maybe"})

@@ -77,7 +77,10 @@ def test_api_key(strict):
         r = c.post("/v1/audio/speech", json=GOOD, headers={"Authorization": "Bearer wrong"})
         assert r.status_code == 401 and r.json()["error"]["type"] == "authentication_error"
         assert c.get("/v1/voices", headers={"Authorization": "Bearer wrong"}).status_code == 401
-        assert c.get("/health").status_code == 200 and c.get("/metrics").status_code == 200  # no key needed
+        assert c.get("/health").status_code == 200 and c.get("/ready").status_code == 200  # no key needed
+        r = c.get("/metrics")  # behind the key unless --metrics-public
+        assert r.status_code == 401 and r.json()["error"]["code"] == "missing_api_key"
+        assert c.get("/metrics", headers=strict.auth()).status_code == 200
         assert c.post("/v1/audio/speech", json=GOOD, headers=strict.auth()).status_code == 200
         assert c.post("/v1/audio/speech", json=GOOD, headers={"Authorization": "s3cret-key"}).status_code == 200
         r = c.post("/v1/audio/speech", json=GOOD, headers={"Authorization": "wrong"})

@@ -3,15 +3,17 @@ uvicorn).
 
     GET  /health              the process is up
     GET  /ready               200 after the warm-up, 503 before
-    GET  /metrics             Prometheus text format (the app's own registry)
+    GET  /metrics             Prometheus text format (the app's own registry); the API key unless public
     GET  /v1/models           OpenAI's model list: the names `model` accepts
     GET  /v1/stats            model, engine statistics, admission
     POST /v1/audio/speech     `_speech.py`
     WS   /v1/stream           `_websocket.py`
     /v1/voices...             `_voices.py`
 
-/v1 routes need the API key when one is configured; /health, /ready and /metrics never do (probes and
-scrapers). Every refusal is OpenAI's error JSON, {"error": {"message", "type", "param", "code"}}.
+/v1 routes need the API key when one is configured, and so does /metrics unless `metrics_public`
+(`--metrics-public`: for a scraper that cannot send the key; the figures show load and usage, so they are
+not open by default). /health and /ready never do (probes). Every refusal is OpenAI's error JSON,
+{"error": {"message", "type", "param", "code"}}.
 """
 
 from __future__ import annotations
@@ -118,7 +120,7 @@ def create_app(tts: Qwen3TTS, config: ServerConfig | None = None, *, owns_model:
     async def ready() -> JSONResponse:
         return JSONResponse({"ready": state.ready}, status_code=200 if state.ready else 503)
 
-    @app.get("/metrics")
+    @app.get("/metrics", dependencies=[] if config.metrics_public else [Depends(authorized)])
     async def metrics() -> Response:
         return Response(state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 

@@ -21,7 +21,9 @@ __all__ = [
 
 DEFAULT_MODEL = "Qwen/Qwen3-TTS-12Hz-0.6B-CustomVoice"
 API_KEY_ENV = "QWEN3TTS_API_KEY"
+METRICS_PUBLIC_ENV = "QWEN3TTS_METRICS_PUBLIC"
 VOICE_ALIAS_ENV = "QWEN3TTS_VOICE_ALIAS"
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
 
 
 @dataclass(frozen=True)
@@ -34,7 +36,8 @@ class ServerConfig:
         device, dtype, quantize: as `Qwen3TTS.from_pretrained` takes them (None: its defaults).
         host, port: where to listen; 127.0.0.1 unless told otherwise.
         api_key: when set, every /v1 request needs `Authorization: Bearer <key>` (a websocket may offer it as
-            the subprotocol `bearer.<key>` instead).
+            the subprotocol `bearer.<key>` instead), and so does /metrics unless `metrics_public`.
+        metrics_public: serve /metrics without the API key (for a scraper that cannot send one).
         voice_dir: the voice library folder (None: $QWEN3TTS_VOICE_DIR or the user cache).
         max_streams: streams generating at once (the engine's batch).
         max_queue: admitted streams waiting beyond `max_streams`; further requests get 429.
@@ -67,6 +70,7 @@ class ServerConfig:
     max_upload_s: float = 60.0
     warmup_text: str = "Hello."
     default_response_format: str | None = None
+    metrics_public: bool = False
     ws_idle_timeout_s: float = 30.0
     voice_aliases: tuple[tuple[str, str], ...] = ()
 
@@ -171,8 +175,12 @@ def add_serve_arguments(parser: argparse.ArgumentParser, environ: Mapping[str, s
     )
     parser.add_argument(
         "--api-key-env", default=API_KEY_ENV, metavar="VAR",
-        help=f"environment variable holding the API key; when it is set, /v1 requests need "
+        help=f"environment variable holding the API key; when it is set, /v1 requests and /metrics need "
              f"'Authorization: Bearer <key>' (default: {API_KEY_ENV})",
+    )
+    parser.add_argument(
+        "--metrics-public", action="store_true", default=None,
+        help=f"serve /metrics without the API key (for scrapers that cannot send it); ${METRICS_PUBLIC_ENV}=1",
     )
 
 
@@ -181,14 +189,15 @@ def config_from_args(args: argparse.Namespace, environ: Mapping[str, str] | None
     names).
 
     Raises:
-        InvalidInputError: a malformed $QWEN3TTS_VOICE_ALIAS.
+        InvalidInputError: a malformed $QWEN3TTS_VOICE_ALIAS or $QWEN3TTS_METRICS_PUBLIC.
     """
     env = os.environ if environ is None else environ
     values = {name: getattr(args, name) for _, name, _, _, _ in SETTINGS}
     aliases = args.voice_aliases
     if aliases is None:
         aliases = parse_voice_aliases(env.get(VOICE_ALIAS_ENV, ""))
-    return ServerConfig(**values, api_key=env.get(args.api_key_env) or None,
+    metrics_public = args.metrics_public or _env_flag(env, METRICS_PUBLIC_ENV)
+    return ServerConfig(**values, api_key=env.get(args.api_key_env) or None, metrics_public=metrics_public,
                         voice_aliases=tuple(aliases))
 
 
@@ -199,4 +208,10 @@ def _alias_argument(text: str) -> tuple[str, str]:
         raise argparse.ArgumentTypeError(f"{text!r}: give one alias=voice, e.g. alloy=ryan") from e
     return pair
 
+
+def _env_flag(env: Mapping[str, str], var: str) -> bool:
+    value = env.get(var, "").strip().lower()
+    if value not in _TRUE + _FALSE:
+        raise InvalidInputError(f"${var}={env[var]!r}; accepted: 1, true, yes, on or 0, false, no, off")
+    return value in _TRUE
 
