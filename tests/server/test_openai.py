@@ -5,6 +5,7 @@ silently. The official client works with OpenAI's names unchanged."""
 
 from __future__ import annotations
 
+import openai
 import pytest
 
 from .conftest import GREEDY
@@ -42,7 +43,6 @@ def test_an_unmapped_openai_voice_is_refused_listing_what_there_is(server, voice
 
 
 def test_the_official_client_with_openai_names(server):
-    openai = pytest.importorskip("openai")
     client = openai.OpenAI(base_url=server.url + "/v1", api_key="not-needed", max_retries=0)
     audio = client.audio.speech.create(model="tts-1-hd", voice="alloy", input="Hello there.", response_format="pcm",
                                        extra_body={"max_frames": 4, **GREEDY})
