@@ -104,8 +104,10 @@ def custom_voice_tts(golden: Path) -> Iterator[Qwen3TTS]:
 
 @pytest.fixture(scope="session")
 def server(custom_voice_tts: Qwen3TTS, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    """The shared server: CustomVoice (speakers ryan, eric), default limits, no API key."""
-    config = ServerConfig(model="tiny-custom-voice", voice_dir=str(tmp_path_factory.mktemp("voices")))
+    """The shared server: CustomVoice (speakers ryan, eric), default limits, no API key; OpenAI's voice
+    `alloy` speaks as ryan."""
+    config = ServerConfig(model="tiny-custom-voice", voice_dir=str(tmp_path_factory.mktemp("voices")),
+                          voice_aliases={"alloy": "ryan"})
     with running_server(custom_voice_tts, config) as running:
         yield running
 

@@ -37,3 +37,35 @@ def test_bad_settings():
         parse(["--max-streams", "0"], {})
     with pytest.raises(InvalidInputError, match="max_queue=-1"):
         ServerConfig(max_queue=-1)
+
+
+def test_websocket_idle_timeout():
+    assert parse([], {}).ws_idle_timeout_s == 30.0
+    assert parse([], {"QWEN3TTS_WS_IDLE_TIMEOUT": "5"}).ws_idle_timeout_s == 5.0
+    assert parse(["--ws-idle-timeout", "0"], {"QWEN3TTS_WS_IDLE_TIMEOUT": "5"}).ws_idle_timeout_s == 0  # never
+    with pytest.raises(InvalidInputError, match="ws_idle_timeout_s=-1.0; it must be a number of seconds >= 0"):
+        parse(["--ws-idle-timeout", "-1"], {})
+
+
+def test_voice_aliases_from_flags_or_the_environment():
+    assert parse([], {}).voice_aliases == ()
+    env = {"QWEN3TTS_VOICE_ALIAS": "alloy=ryan, echo=eric"}
+    assert parse([], env).voice_aliases == (("alloy", "ryan"), ("echo", "eric"))
+    assert parse(["--voice-alias", "nova=eric", "--voice-alias", "onyx=ryan"], env).voice_aliases == (
+        ("nova", "eric"), ("onyx", "ryan"))  # the flags replace the variable
+    assert ServerConfig(voice_aliases={"alloy": "ryan"}).voice_aliases == (("alloy", "ryan"),)
+    with pytest.raises(SystemExit):
+        parse(["--voice-alias", "alloy"], {})
+    with pytest.raises(InvalidInputError, match="voice alias 'alloy'; give alias=voice"):
+        parse([], {"QWEN3TTS_VOICE_ALIAS": "alloy"})
+    with pytest.raises(InvalidInputError, match="an alias is given twice"):
+        parse([], {"QWEN3TTS_VOICE_ALIAS": "alloy=ryan,alloy=eric"})
+
+
+def test_metrics_are_behind_the_key_unless_made_public():
+    assert parse([], {}).metrics_public is False
+    assert parse(["--metrics-public"], {}).metrics_public is True
+    assert parse([], {"QWEN3TTS_METRICS_PUBLIC": "1"}).metrics_public is True
+    assert parse([], {"QWEN3TTS_METRICS_PUBLIC": "false"}).metrics_public is False
+    with pytest.raises(InvalidInputError, match=r"\$QWEN3TTS_METRICS_PUBLIC='maybe'; accepted: 1, true"):
+        parse([], {"QWEN3TTS_METRICS_PUBLIC": "maybe"})

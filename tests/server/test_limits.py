@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 
 import httpx
 import numpy as np
@@ -30,7 +31,7 @@ GOOD = {"input": "Hi there.", "voice": "ryan", "response_format": "pcm", "max_fr
     ({"speed": 3}, "speed", "0.5 to 2.0"),
     ({"encoding": "ulaw", "response_format": "flac"}, "encoding", "accepted there: 'pcm16'"),
     ({"response_format": "aac"}, "response_format", "'pcm', 'wav'"),
-    ({"model": "tts-1"}, "model", "'qwen3-tts', 'tiny-custom-voice'"),
+    ({"model": "tts-2"}, "model", "'qwen3-tts', 'tiny-custom-voice' (and answers OpenAI's 'tts-1', "),
     ({"language": "Klingon"}, "language", "'english'"),
     ({"temperature": 0}, "temperature", "temperature=0; accepted: a number from 0.01 to 100"),
     ({"temperature": 1e-300}, "temperature", "temperature=1e-300; accepted: a number from 0.01 to 100"),
@@ -76,7 +77,10 @@ def test_api_key(strict):
         r = c.post("/v1/audio/speech", json=GOOD, headers={"Authorization": "Bearer wrong"})
         assert r.status_code == 401 and r.json()["error"]["type"] == "authentication_error"
         assert c.get("/v1/voices", headers={"Authorization": "Bearer wrong"}).status_code == 401
-        assert c.get("/health").status_code == 200 and c.get("/metrics").status_code == 200  # no key needed
+        assert c.get("/health").status_code == 200 and c.get("/ready").status_code == 200  # no key needed
+        r = c.get("/metrics")  # behind the key unless --metrics-public
+        assert r.status_code == 401 and r.json()["error"]["code"] == "missing_api_key"
+        assert c.get("/metrics", headers=strict.auth()).status_code == 200
         assert c.post("/v1/audio/speech", json=GOOD, headers=strict.auth()).status_code == 200
         assert c.post("/v1/audio/speech", json=GOOD, headers={"Authorization": "s3cret-key"}).status_code == 200
         r = c.post("/v1/audio/speech", json=GOOD, headers={"Authorization": "wrong"})
@@ -91,6 +95,28 @@ def test_api_key(strict):
     assert refused.value.response.status_code == 401
     asyncio.run(handshake(strict.auth()))
     asyncio.run(handshake({"Authorization": "s3cret-key"}))  # a bare key, as some clients send it
+
+
+async def test_a_browser_sends_the_key_as_a_websocket_subprotocol(strict, caplog):
+    """Browsers cannot set headers on a websocket: they offer ["qwen3tts", "bearer.<key>"] and the server
+    selects "qwen3tts". The key is never taken from the URL, and never logged."""
+    caplog.set_level(logging.DEBUG, logger="qwen3tts_realtime")
+    async with connect(strict.ws_url, subprotocols=["qwen3tts", "bearer.s3cret-key"]) as ws:
+        assert ws.subprotocol == "qwen3tts"
+        await ws.send(json.dumps({"type": "start", "voice": "ryan", "text": "Hi.", **GREEDY, "max_frames": 4}))
+        assert json.loads(await ws.recv())["type"] == "started"
+        while not (isinstance(m := await ws.recv(), str) and json.loads(m)["type"] == "done"):
+            pass
+        assert json.loads(m)["status"] == "finished"
+    for subprotocols, url in [(["qwen3tts", "bearer.wrong"], strict.ws_url), (["qwen3tts"], strict.ws_url),
+                              (["qwen3tts"], strict.ws_url + "?api_key=s3cret-key"),
+                              (["qwen3tts"], strict.ws_url + "?key=s3cret-key&token=s3cret-key")]:
+        with pytest.raises(InvalidStatus) as refused:
+            async with connect(url, subprotocols=subprotocols):
+                pass
+        assert refused.value.response.status_code == 401
+    assert "s3cret-key" not in caplog.text
+    await asyncio.to_thread(strict.wait_idle)
 
 
 async def test_ninth_concurrent_request_gets_429(strict):

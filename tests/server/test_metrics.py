@@ -1,12 +1,15 @@
 """/metrics parses with prometheus_client's own parser, and its counters move as requests are served;
-/health, /ready and /v1/stats report the server's state."""
+/health, /ready and /v1/stats report the server's state. With an API key /metrics needs it too, unless
+`--metrics-public` opens it (for a scraper that cannot send it)."""
 
 from __future__ import annotations
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from .conftest import GREEDY
+from qwen3tts_realtime.server import ServerConfig
+
+from .conftest import GREEDY, running_server
 
 
 def scrape(server) -> dict[tuple[str, tuple], float]:
@@ -57,3 +60,11 @@ def test_health_ready_and_stats(server):
     assert stats["model"]["type"] == "custom_voice" and stats["model"]["speakers"] == ["ryan", "eric"]
     assert stats["engine"]["max_streams"] == 16 and stats["server"]["max_queue"] == 64
     assert [m["id"] for m in models["data"]] == ["qwen3-tts", "tiny-custom-voice"]
+
+
+def test_metrics_public_opens_metrics_only(custom_voice_tts, tmp_path):
+    config = ServerConfig(model="tiny-custom-voice", api_key="k3y", metrics_public=True, warmup_text="",
+                          voice_dir=str(tmp_path / "voices"))
+    with running_server(custom_voice_tts, config) as public, public.client() as c:
+        assert c.get("/metrics").status_code == 200  # no key
+        assert c.get("/v1/stats").status_code == 401  # the rest still needs it

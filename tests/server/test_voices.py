@@ -4,6 +4,7 @@ uploads and names are 4xx; a cloned voice is warm from its second request on."""
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -115,3 +116,13 @@ def test_custom_voice_stores_speakers_by_json(server):
         assert c.delete("/v1/voices/ryan").status_code == 400  # built-in
         assert c.delete("/v1/voices/warm-ryan").status_code == 200
 
+
+def test_an_overlong_transcript_is_refused_before_anything_is_stored(base, ref_wav):
+    r = upload(base, "long", ref_wav, ref_text="word " * 200_000)
+    assert r.status_code == 400
+    error = r.json()["error"]
+    assert error["param"] == "ref_text" and error["code"] == "text_too_long"
+    assert "ref_text has 999999 characters; at most 4096 are accepted (--max-text-chars)" in error["message"]
+    voice_dir = Path(base.config.voice_dir)
+    assert not (voice_dir / "names" / "long.json").exists()
+    assert list((voice_dir / "entries").iterdir()) == []  # nothing written, not even a temporary file

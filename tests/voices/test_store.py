@@ -1,15 +1,18 @@
 """The voice folder survives crashes and tampering: a torn or altered entry is detected by its checksum, never
-loaded, and prepared again; entries are plain safetensors + JSON (no pickle)."""
+loaded, and prepared again; entries are plain safetensors + JSON (no pickle); what killed writers leave behind
+is swept when the store opens."""
 
 from __future__ import annotations
 
 import json
+import os
+import time
 
 import pytest
 import torch
 
 from qwen3tts_realtime import VoiceLibrary, VoiceProfile
-from qwen3tts_realtime.voices.store import DamagedEntryError, decode_entry, encode_entry
+from qwen3tts_realtime.voices.store import DamagedEntryError, VoiceInfo, VoiceStore, decode_entry, encode_entry
 
 from .conftest import REF_TEXT
 
@@ -108,3 +111,32 @@ def test_writes_leave_no_temporary_files(base_tts, voice_dir, ref_wav):
     lib.clone("anna", ref_wav, ref_text=REF_TEXT)
     lib.clone("anna-x", ref_wav, x_vector_only=True)
     assert not [p for p in voice_dir.rglob("*") if p.name.endswith(".tmp")]
+
+
+def test_opening_the_store_sweeps_what_killed_writers_left(tmp_path):
+    """Temporary files and entries no name points to are removed once an hour old; younger ones may belong to
+    a writer still at work and stay, as do named entries of any age."""
+    root = tmp_path / "voices"
+    store = VoiceStore(root)
+    voice = VoiceProfile("speaker", "custom_voice", speaker="ryan")
+    named, orphan, young_orphan = ("a" * 64, "b" * 64, "c" * 64)
+    for key in (named, orphan, young_orphan):
+        store.write_entry(key, voice, {"model_id": "m"})
+    store.write_name(VoiceInfo(name="anna", key=named, kind="speaker", model="m", model_id="m", created=0.0))
+    stale_temps = [root / "entries" / f".{orphan}.safetensors.x1.tmp", root / "names" / ".anna.json.x2.tmp",
+                   root / "models" / ".0123.json.x3.tmp"]
+    young_temp = root / "entries" / f".{young_orphan}.safetensors.x4.tmp"
+    for path in [*stale_temps, young_temp]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"half a write")
+    two_hours_ago = time.time() - 7200
+    for path in [*stale_temps, store.entry_path(orphan), store.entry_path(named)]:
+        os.utime(path, (two_hours_ago, two_hours_ago))
+
+    VoiceStore(root)
+
+    assert not any(path.exists() for path in stale_temps)
+    assert not store.has_entry(orphan)
+    assert young_temp.exists() and store.has_entry(young_orphan)
+    assert store.has_entry(named) and store.read_entry(named) is not None
+    assert [info.name for info in store.names()] == ["anna"]

@@ -3,15 +3,17 @@ uvicorn).
 
     GET  /health              the process is up
     GET  /ready               200 after the warm-up, 503 before
-    GET  /metrics             Prometheus text format (the app's own registry)
+    GET  /metrics             Prometheus text format (the app's own registry); the API key unless public
     GET  /v1/models           OpenAI's model list: the names `model` accepts
     GET  /v1/stats            model, engine statistics, admission
     POST /v1/audio/speech     `_speech.py`
     WS   /v1/stream           `_websocket.py`
     /v1/voices...             `_voices.py`
 
-/v1 routes need the API key when one is configured; /health, /ready and /metrics never do (probes and
-scrapers). Every refusal is OpenAI's error JSON, {"error": {"message", "type", "param", "code"}}.
+/v1 routes need the API key when one is configured, and so does /metrics unless `metrics_public`
+(`--metrics-public`: for a scraper that cannot send the key; the figures show load and usage, so they are
+not open by default). /health and /ready never do (probes). Every refusal is OpenAI's error JSON,
+{"error": {"message", "type", "param", "code"}}.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from .. import __version__
 from . import _speech, _voices, _websocket
@@ -95,6 +98,12 @@ def create_app(tts: Qwen3TTS, config: ServerConfig | None = None, *, owns_model:
         error = ApiError(e.status_code, f"{request.method} {request.url.path}: {e.detail}", code="http_error")
         return JSONResponse(error.body(), status_code=e.status_code, headers=e.headers)
 
+    @app.exception_handler(ClientDisconnect)
+    async def client_gone(request: Request, e: ClientDisconnect) -> Response:
+        state.metrics.disconnected()  # the client's doing, not the server's: no traceback, not "internal"
+        log.info("client disconnected while sending %s %s", request.method, request.url.path)
+        return Response(status_code=499)  # nobody reads it; uvicorn drops it
+
     @app.exception_handler(Exception)
     async def internal_error(request: Request, e: Exception) -> JSONResponse:
         if not isinstance(e, _speech.StreamBroken):  # logged and counted where it broke; its 200 has left
@@ -111,7 +120,7 @@ def create_app(tts: Qwen3TTS, config: ServerConfig | None = None, *, owns_model:
     async def ready() -> JSONResponse:
         return JSONResponse({"ready": state.ready}, status_code=200 if state.ready else 503)
 
-    @app.get("/metrics")
+    @app.get("/metrics", dependencies=[] if config.metrics_public else [Depends(authorized)])
     async def metrics() -> Response:
         return Response(state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
 

@@ -8,16 +8,22 @@ list or a shell history. Nothing here imports FastAPI: the CLI builds its parser
 from __future__ import annotations
 
 import argparse
+import math
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from ..errors import InvalidInputError
 
-__all__ = ["ServerConfig", "add_serve_arguments", "config_from_args", "SETTINGS", "DEFAULT_MODEL"]
+__all__ = [
+    "ServerConfig", "add_serve_arguments", "config_from_args", "parse_voice_aliases", "SETTINGS", "DEFAULT_MODEL",
+]
 
 DEFAULT_MODEL = "Qwen/Qwen3-TTS-12Hz-0.6B-CustomVoice"
 API_KEY_ENV = "QWEN3TTS_API_KEY"
+METRICS_PUBLIC_ENV = "QWEN3TTS_METRICS_PUBLIC"
+VOICE_ALIAS_ENV = "QWEN3TTS_VOICE_ALIAS"
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
 
 
 @dataclass(frozen=True)
@@ -29,7 +35,9 @@ class ServerConfig:
         model_id: the name clients may pass as `model` besides "qwen3-tts" (default: `model`, or the folder).
         device, dtype, quantize: as `Qwen3TTS.from_pretrained` takes them (None: its defaults).
         host, port: where to listen; 127.0.0.1 unless told otherwise.
-        api_key: when set, every /v1 request needs `Authorization: Bearer <key>`.
+        api_key: when set, every /v1 request needs `Authorization: Bearer <key>` (a websocket may offer it as
+            the subprotocol `bearer.<key>` instead), and so does /metrics unless `metrics_public`.
+        metrics_public: serve /metrics without the API key (for a scraper that cannot send one).
         voice_dir: the voice library folder (None: $QWEN3TTS_VOICE_DIR or the user cache).
         max_streams: streams generating at once (the engine's batch).
         max_queue: admitted streams waiting beyond `max_streams`; further requests get 429.
@@ -39,6 +47,10 @@ class ServerConfig:
         max_upload_s: longest reference clip accepted for cloning, in seconds.
         warmup_text: spoken once at start-up (then /ready turns true); "" skips the warm-up.
         default_response_format: None: "mp3" where the installed libsndfile writes MP3, else "wav".
+        ws_idle_timeout_s: a websocket stream waiting for text that gets no `text` message for this long is
+            ended (done status "idle_timeout") and its slot freed; 0 never ends one.
+        voice_aliases: (alias, voice) pairs, e.g. (("alloy", "ryan"),): a request's voice `alias` speaks as
+            `voice` (OpenAI's voice names onto this server's voices); a mapping is accepted too.
     """
 
     model: str = DEFAULT_MODEL
@@ -58,6 +70,9 @@ class ServerConfig:
     max_upload_s: float = 60.0
     warmup_text: str = "Hello."
     default_response_format: str | None = None
+    metrics_public: bool = False
+    ws_idle_timeout_s: float = 30.0
+    voice_aliases: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("max_streams", "max_body_bytes", "max_text_chars", "max_upload_bytes", "port"):
@@ -68,12 +83,49 @@ class ServerConfig:
             raise InvalidInputError(f"server setting max_queue={self.max_queue!r}; it must be an int >= 0")
         if not self.max_upload_s > 0:
             raise InvalidInputError(f"server setting max_upload_s={self.max_upload_s!r}; it must be > 0")
+        timeout = self.ws_idle_timeout_s
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 <= timeout < math.inf:
+            raise InvalidInputError(f"server setting ws_idle_timeout_s={timeout!r}; it must be a number of "
+                                    "seconds >= 0 (0: never)")
+        pairs = self.voice_aliases.items() if isinstance(self.voice_aliases, Mapping) else self.voice_aliases
+        object.__setattr__(self, "voice_aliases", _check_aliases(pairs))
 
     @property
     def model_names(self) -> tuple[str, ...]:
         """What a request's `model` may be."""
         names = ["qwen3-tts", self.model_id or self.model]
         return tuple(dict.fromkeys(n for n in names if n))
+
+
+def parse_voice_aliases(text: str) -> tuple[tuple[str, str], ...]:
+    """`alias=voice` pairs separated by commas ("alloy=ryan,echo=eric"), as `--voice-alias` and
+    $QWEN3TTS_VOICE_ALIAS take them.
+
+    Raises:
+        InvalidInputError: an item that is not `alias=voice`.
+    """
+    pairs = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        alias, sep, voice = (x.strip() for x in item.partition("="))
+        if not sep:
+            raise InvalidInputError(f"voice alias {item!r}; give alias=voice, e.g. alloy=ryan")
+        pairs.append((alias, voice))
+    return _check_aliases(pairs)
+
+
+def _check_aliases(pairs: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+    out = []
+    for pair in pairs:
+        alias, voice = pair if isinstance(pair, tuple) and len(pair) == 2 else (None, None)
+        if not all(isinstance(x, str) and x and not any(c.isspace() or c in ",=" for c in x)
+                   for x in (alias, voice)):
+            raise InvalidInputError(f"voice alias {pair!r}; give (alias, voice) names without spaces, ',' or "
+                                    "'=', e.g. ('alloy', 'ryan')")
+        out.append((alias, voice))
+    aliases = [alias for alias, _ in out]
+    if len(set(aliases)) != len(aliases):
+        raise InvalidInputError(f"voice aliases {aliases}: an alias is given twice")
+    return tuple(out)
 
 
 # (flag, field, environment variable, type, help). The order is the order of `serve --help`.
@@ -99,6 +151,8 @@ SETTINGS: tuple[tuple[str, str, str, type, str], ...] = (
     ("--warmup-text", "warmup_text", "QWEN3TTS_WARMUP_TEXT", str, "spoken once at start-up; '' skips it"),
     ("--default-format", "default_response_format", "QWEN3TTS_DEFAULT_FORMAT", str,
      "response_format when a request names none (default: mp3 if libsndfile writes it, else wav)"),
+    ("--ws-idle-timeout", "ws_idle_timeout_s", "QWEN3TTS_WS_IDLE_TIMEOUT", float,
+     "seconds a websocket stream may wait for a text message before it is ended; 0: never"),
 )
 
 
@@ -115,16 +169,49 @@ def add_serve_arguments(parser: argparse.ArgumentParser, environ: Mapping[str, s
         parser.add_argument(flag, dest=name, type=kind, default=default, metavar=metavar,
                             help=f"{help_text}; ${var}{shown}")
     parser.add_argument(
+        "--voice-alias", dest="voice_aliases", action="append", type=_alias_argument, metavar="ALIAS=VOICE",
+        help=f"a request's voice ALIAS speaks as VOICE, e.g. alloy=ryan (OpenAI's voice names); repeatable; "
+             f"${VOICE_ALIAS_ENV} takes them comma-separated (the flags replace it)",
+    )
+    parser.add_argument(
         "--api-key-env", default=API_KEY_ENV, metavar="VAR",
-        help=f"environment variable holding the API key; when it is set, /v1 requests need "
+        help=f"environment variable holding the API key; when it is set, /v1 requests and /metrics need "
              f"'Authorization: Bearer <key>' (default: {API_KEY_ENV})",
+    )
+    parser.add_argument(
+        "--metrics-public", action="store_true", default=None,
+        help=f"serve /metrics without the API key (for scrapers that cannot send it); ${METRICS_PUBLIC_ENV}=1",
     )
 
 
 def config_from_args(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> ServerConfig:
     """The `ServerConfig` of parsed `serve` arguments (the API key from the variable `--api-key-env`
-    names)."""
+    names).
+
+    Raises:
+        InvalidInputError: a malformed $QWEN3TTS_VOICE_ALIAS or $QWEN3TTS_METRICS_PUBLIC.
+    """
     env = os.environ if environ is None else environ
     values = {name: getattr(args, name) for _, name, _, _, _ in SETTINGS}
-    return ServerConfig(**values, api_key=env.get(args.api_key_env) or None)
+    aliases = args.voice_aliases
+    if aliases is None:
+        aliases = parse_voice_aliases(env.get(VOICE_ALIAS_ENV, ""))
+    metrics_public = args.metrics_public or _env_flag(env, METRICS_PUBLIC_ENV)
+    return ServerConfig(**values, api_key=env.get(args.api_key_env) or None, metrics_public=metrics_public,
+                        voice_aliases=tuple(aliases))
+
+
+def _alias_argument(text: str) -> tuple[str, str]:
+    try:
+        (pair,) = parse_voice_aliases(text)
+    except (InvalidInputError, ValueError) as e:
+        raise argparse.ArgumentTypeError(f"{text!r}: give one alias=voice, e.g. alloy=ryan") from e
+    return pair
+
+
+def _env_flag(env: Mapping[str, str], var: str) -> bool:
+    value = env.get(var, "").strip().lower()
+    if value not in _TRUE + _FALSE:
+        raise InvalidInputError(f"${var}={env[var]!r}; accepted: 1, true, yes, on or 0, false, no, off")
+    return value in _TRUE
 

@@ -4,11 +4,13 @@ apps in one process (tests, embedding) never collide.
     qwen3tts_first_audio_seconds{endpoint}      histogram: request (websocket: first text) to first audio sent
     qwen3tts_xrt{endpoint}                      histogram: audio seconds per wall-clock second of generation
     qwen3tts_audio_seconds_total{endpoint}      audio sent
-    qwen3tts_streams_total{endpoint,status}     streams ended: finished, cancelled, disconnected, failed
+    qwen3tts_streams_total{endpoint,status}     streams ended: finished, cancelled, disconnected, failed,
+                                                idle_timeout (a websocket stream that stopped getting text)
     qwen3tts_underruns_total{endpoint}          gaps a real-time listener would have heard (and their seconds)
     qwen3tts_underrun_seconds_total{endpoint}
     qwen3tts_voice_cache_total{result}          hit: the voice was warm; miss: prepared for the request
-    qwen3tts_errors_total{kind}                 refused requests and failures, by kind
+    qwen3tts_errors_total{kind}                 refused requests and failures, by kind; "disconnect": the client
+                                                left while sending its request (not the server's fault)
     qwen3tts_active_streams, qwen3tts_queued_streams   the engine's, at scrape time
     qwen3tts_admitted_streams                   streams the server has admitted (active + queued + starting)
     qwen3tts_ready                              1 after the warm-up
@@ -63,12 +65,16 @@ class Metrics:
             admitted)
         for result in ("hit", "miss"):
             self.voice_cache.labels(result)
-        for kind in (*ERROR_KINDS.values(), "generation", "internal"):
+        for kind in (*ERROR_KINDS.values(), "generation", "internal", "disconnect"):
             self.errors.labels(kind)
 
     def refused(self, status: int) -> None:
         """A request answered with an error status."""
         self.errors.labels(ERROR_KINDS.get(status, "internal" if status >= 500 else "invalid_request")).inc()
+
+    def disconnected(self) -> None:
+        """A client hung up before its request was read."""
+        self.errors.labels("disconnect").inc()
 
     def stream_ended(self, endpoint: str, status: str, figures: StreamFigures) -> None:
         self.streams.labels(endpoint, status).inc()

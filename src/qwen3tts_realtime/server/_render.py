@@ -64,7 +64,7 @@ class StreamFigures:
     arrives after everything before it has played is one underrun, of that gap.
     """
 
-    voice_cache: str  # "hit": the voice was warm (used before); "miss": prepared for this request
+    voice_cache: str | None  # "hit": the voice was warm (used before); "miss": prepared for it; None: no stream
     started: float = field(default_factory=time.perf_counter)
     first_audio: float | None = None
     last_audio: float | None = None

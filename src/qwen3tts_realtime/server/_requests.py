@@ -2,7 +2,11 @@
 
 Every bad field becomes an `ApiError` (a 4xx) whose message names the field, the value and the accepted
 values; nothing here raises anything else. Unknown fields are refused too, so a misspelt option never goes
-silently unused. Does not: resolve voices (`_voices.py`) or touch the engine.
+silently unused. JSON the standard parser would choke on, or that no later step can handle, is refused while
+parsing, naming the field: a lone surrogate in a string (it cannot be encoded as UTF-8), an integer of more
+than 4300 digits (Python refuses to convert it), nesting deeper than the parser's recursion allows. Those
+refusals are `fatal`: a client sending them is broken, so the websocket ends its connection after them.
+Does not: resolve voices (`_voices.py`) or touch the engine.
 """
 
 from __future__ import annotations
@@ -16,9 +20,13 @@ from ..audio import G711_ENCODINGS
 from ..engine.sampling import SamplingParams, check_sampling_value
 from ._formats import ENCODINGS, RAW_ENCODINGS, SAMPLE_RATES
 
-__all__ = ["ApiError", "SpeechRequest", "RequestRules", "parse_json", "parse_speech", "parse_stream_start"]
+__all__ = [
+    "ApiError", "SpeechRequest", "RequestRules", "OPENAI_MODELS", "parse_json", "parse_speech", "parse_stream_start",
+]
 
 MIN_SPEED, MAX_SPEED = 0.5, 2.0
+MAX_INT_DIGITS = 4300  # Python's own limit on int(str) (sys.get_int_max_str_digits' default)
+OPENAI_MODELS = ("tts-1", "tts-1-hd", "gpt-4o-mini-tts")  # accepted as `model`: the loaded model answers
 MAX_CHUNK_SCHEDULE = 16
 _ERROR_TYPES = {401: "authentication_error", 403: "permission_error", 429: "rate_limit_error"}
 _SAMPLING = (  # checked as SamplingParams checks them (engine/sampling.py), do_sample as JSON booleans
@@ -38,12 +46,13 @@ class ApiError(Exception):
 
     def __init__(
         self, status: int, message: str, *, param: str | None = None, code: str | None = None,
-        headers: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None, fatal: bool = False,
     ) -> None:
         super().__init__(message)
         self.status, self.message, self.param = status, message, param
         self.code = code or "invalid_request"
         self.headers = headers or {}
+        self.fatal = fatal  # malformed beyond a refusal: the websocket closes after it
 
     def body(self) -> dict[str, Any]:
         kind = _ERROR_TYPES.get(self.status, "invalid_request_error" if self.status < 500 else "server_error")
@@ -98,24 +107,77 @@ class SpeechRequest:
 
 
 def parse_json(raw: bytes | str) -> dict[str, Any]:
-    """A JSON object, or a 400 saying why not."""
+    """A JSON object, or a 400 saying why not (naming the field for a lone surrogate or a huge integer)."""
     try:
-        value = json.loads(raw)
+        value = json.loads(raw, parse_int=_parse_int)
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ApiError(400, f"malformed JSON: {e}", code="malformed_json") from None
+    except RecursionError:
+        raise ApiError(400, "the JSON is nested too deeply for the parser; requests nest at most 2 levels "
+                       "(e.g. {\"chunk_frames\": [1, 2]})", code="json_too_deep", fatal=True) from None
     if not isinstance(value, dict):
         raise ApiError(400, f"the body must be a JSON object, got {type(value).__name__}",
                        code="malformed_json")
+    _check_values(value)
     return value
+
+
+class _HugeInt:
+    """An integer literal too long for `int()`: kept as its length, so the field holding it can be named."""
+
+    def __init__(self, digits: int) -> None:
+        self.digits = digits
+
+
+def _parse_int(text: str) -> int | _HugeInt:
+    digits = len(text.lstrip("-"))
+    return _HugeInt(digits) if digits > MAX_INT_DIGITS else int(text)
+
+
+def _check_values(body: dict[str, Any]) -> None:
+    """Refuse any string (key or value) with a lone surrogate and any integer past `MAX_INT_DIGITS`, naming
+    the field. Iterative: the parser has already bounded the depth, this walk adds no recursion."""
+    stack: list[tuple[object, str, str]] = [(body, "", "")]
+    while stack:
+        value, path, field = stack.pop()
+        if isinstance(value, str) and not _is_utf8(value):
+            raise _not_unicode(path or "the body", field, value)
+        if isinstance(value, _HugeInt):
+            raise ApiError(400, f"{path} is an integer of {value.digits} digits; numbers are accepted with at "
+                           f"most {MAX_INT_DIGITS} digits", param=field, code="number_too_long", fatal=True)
+        if isinstance(value, dict):
+            for key, item in value.items():
+                child = f"{path}.{key}" if path else key
+                if not _is_utf8(key):
+                    raise _not_unicode(f"a field name in {path or 'the body'}", field or key, key)
+                stack.append((item, child, field or key))
+        elif isinstance(value, list):
+            stack.extend((item, f"{path}[{i}]", field) for i, item in enumerate(value))
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _not_unicode(where: str, field: str, text: str) -> ApiError:
+    bad = next(i for i, c in enumerate(text) if 0xD800 <= ord(c) <= 0xDFFF)
+    return ApiError(400, f"{ascii(where)[1:-1]} holds a lone surrogate (\\u{ord(text[bad]):04x} at character "
+                    f"{bad}), which is not Unicode text; send valid UTF-8 (a surrogate pair escapes one "
+                    "character beyond U+FFFF)", param=ascii(field)[1:-1], code="invalid_unicode", fatal=True)
 
 
 def parse_speech(body: dict[str, Any], rules: RequestRules) -> SpeechRequest:
     """`POST /v1/audio/speech`: an OpenAI-compatible body plus this server's extensions."""
     _refuse_unknown(body, SPEECH_FIELDS)
     model = body.get("model")
-    if model is not None and model not in rules.model_names:
-        raise ApiError(400, f"unknown model {model!r}; this server has: {_names(rules.model_names)}",
-                       param="model", code="model_not_found")
+    if model is not None and model not in rules.model_names and model not in OPENAI_MODELS:
+        raise ApiError(400, f"unknown model {model!r}; this server has: {_names(rules.model_names)} (and "
+                       f"answers OpenAI's {_names(OPENAI_MODELS)} with it)", param="model",
+                       code="model_not_found")
     if body.get("stream_format", "audio") != "audio":
         raise ApiError(400, f"stream_format={body['stream_format']!r} is not supported; accepted: 'audio'",
                        param="stream_format")

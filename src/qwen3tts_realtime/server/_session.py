@@ -60,14 +60,15 @@ class Session:
         """Count a chunk that is being sent."""
         self.figures.add_chunk(chunk.num_frames, chunk.audio.size / ENGINE_RATE / self.request.speed)
 
-    def close(self, status: str) -> None:
-        """End the stream: "finished", "cancelled", "disconnected" or "failed". Idempotent."""
+    def close(self, status: str, *, error_kind: str | None = "generation") -> None:
+        """End the stream: "finished", "cancelled", "disconnected", "idle_timeout" or "failed" (counted in
+        errors_total under `error_kind`; None: already counted, as the refusal that failed it). Idempotent."""
         if self.closed:
             return
         self.closed = True
         self.stream.cancel()
         self.state.admission.leave()
-        if status == "failed":
-            self.state.metrics.errors.labels("generation").inc()
+        if status == "failed" and error_kind is not None:
+            self.state.metrics.errors.labels(error_kind).inc()
         self.state.metrics.stream_ended(self.endpoint, status, self.figures)
         log.debug("%s stream %s: %s", self.endpoint, status, self.figures.as_dict())

@@ -3,7 +3,9 @@
 With `stream` (the default) the response starts at the first audio and goes out chunk by chunk (chunked
 transfer); its figures go to /metrics. With `"stream": false` the whole file comes back at once, with the
 figures in headers: X-Generation-Seconds, X-Audio-Seconds, X-First-Audio-Seconds, X-xRT, X-Voice-Cache.
-A client that disconnects cancels its engine stream at once (the engine drops it at its next step).
+A client that disconnects cancels its engine stream at once (the engine drops it at its next step). The body
+must be JSON: a Content-Type other than application/json (or a `+json` type) is refused with 415; a request
+without one is read as JSON, as curl-less clients send it.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ router = APIRouter()
 @router.post("/v1/audio/speech")
 async def speech(request: Request) -> Response:
     state: ServerState = request.app.state.server
+    _require_json(request.headers.get("content-type"))
     raw = await read_limited(request.headers, request.stream(), state.config.max_body_bytes,
                              "the request body is", "--max-body-bytes")
     req = parse_speech(parse_json(raw), state.rules)
@@ -48,6 +51,16 @@ async def speech(request: Request) -> Response:
     if req.stream:
         return _AudioStream(_streamed(session, renderer), media_type=media_type, headers=headers)
     return await _whole(session, renderer, request, media_type, headers)
+
+
+def _require_json(content_type: str | None) -> None:
+    """Refuse a body declared as anything but JSON (415): it would only fail later, less clearly."""
+    if content_type is None:
+        return
+    media = content_type.partition(";")[0].strip().lower()
+    if media != "application/json" and not (media.startswith("application/") and media.endswith("+json")):
+        raise ApiError(415, f"Content-Type {content_type!r} is not accepted; send the body as application/json "
+                       "(a JSON object, UTF-8)", param="Content-Type", code="unsupported_media_type")
 
 
 class StreamBroken(Exception):

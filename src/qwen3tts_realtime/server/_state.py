@@ -71,5 +71,5 @@ class ServerState:
                         library.cache_dir, config.voice_dir)
         admission = Admission(config.max_streams, config.max_queue)
         metrics = Metrics(tts.stats, lambda: admission.admitted)
-        voices = VoiceResolver(tts, library)
+        voices = VoiceResolver(tts, library, dict(config.voice_aliases))
         return cls(tts, config, library, rules, admission, metrics, voices, owns_model=owns_model)

@@ -9,6 +9,10 @@ stats) on the voice library.
                                  or a designed voice (VoiceDesign)
     DELETE /v1/voices/{name}     forget a library voice
 
+Voice aliases (`--voice-alias alloy=ryan`) let OpenAI clients keep their voice names: an alias resolves as
+its voice. One of OpenAI's voice names that is neither mapped nor a voice here is refused with the mappings
+and the voices there are, never silently replaced.
+
 Warm voices: the engine keeps a voice's prompt prefix per profile object, so the resolver hands out the same
 object for the same (voice, instructions) and counts a hit when that object has served before. Multipart
 bodies are parsed with the standard library's `email` parser (byte-exact for binary parts), so the server
@@ -47,17 +51,20 @@ __all__ = ["VoiceResolver", "router"]
 log = logging.getLogger("qwen3tts_realtime.server")
 
 DESIGN_VOICE = "design"  # VoiceDesign checkpoints: the voice `instructions` describe
+OPENAI_VOICES = ("alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx", "sage", "shimmer", "verse")
 _MAX_STYLED = 64  # (voice, instructions) variants kept warm per voice
 
 router = APIRouter()
 
 
 class VoiceResolver:
-    """Voice names (and instructions) to `VoiceProfile`s, the same object for the same voice. Thread-safe;
-    `resolve` may read the library's folder, so call it off the event loop."""
+    """Voice names (and instructions) to `VoiceProfile`s, the same object for the same voice; `aliases` maps
+    request names onto voices first. Thread-safe; `resolve` may read the library's folder, so call it off the
+    event loop."""
 
-    def __init__(self, tts: Qwen3TTS, library: VoiceLibrary) -> None:
+    def __init__(self, tts: Qwen3TTS, library: VoiceLibrary, aliases: dict[str, str] | None = None) -> None:
         self._tts, self._library = tts, library
+        self._aliases = dict(aliases or {})
         self._lock = threading.Lock()
         self._used: weakref.WeakSet[VoiceProfile] = weakref.WeakSet()
         self._styled: weakref.WeakKeyDictionary[VoiceProfile, dict[str, VoiceProfile]] = (
@@ -70,9 +77,11 @@ class VoiceResolver:
         """The profile for a request, and whether it was warm (served before).
 
         Raises:
-            ApiError: 400 for an invalid or unknown name, or instructions the voice cannot take.
+            ApiError: 400 for an invalid or unknown name (an unmapped OpenAI voice name too), or instructions
+                the voice cannot take.
         """
         tts = self._tts
+        asked, name = name, self._aliases.get(name, name)
         if name == DESIGN_VOICE and tts.model_type == "voice_design":
             if not instructions:
                 raise ApiError(400, "voice 'design' speaks the voice `instructions` describe; give "
@@ -85,6 +94,8 @@ class VoiceResolver:
             try:
                 base = self._library.resolve(name)
             except InvalidInputError as e:
+                if asked in OPENAI_VOICES and asked == name:
+                    raise self._unmapped(asked) from None
                 raise ApiError(400, str(e), param="voice", code="unknown_voice") from None
             profile = self._styled_voice(base, instructions)
         with self._lock:
@@ -95,6 +106,14 @@ class VoiceResolver:
             else:
                 self.misses += 1
         return profile, hit
+
+    def _unmapped(self, name: str) -> ApiError:
+        mapped = ", ".join(f"{a}={v}" for a, v in self._aliases.items()) or "none"
+        voices = [*self._tts.speakers, *(i.name for i in self._library.list())]
+        return ApiError(400, f"unknown voice {name!r}: an OpenAI voice name this server does not map; mapped "
+                        f"voices: {mapped}; voices here: {', '.join(voices) or 'none'}; map it with "
+                        f"--voice-alias {name}=VOICE (or $QWEN3TTS_VOICE_ALIAS)", param="voice",
+                        code="unknown_voice")
 
     def _design(self, instructions: str) -> VoiceProfile:
         with self._lock:
@@ -219,6 +238,11 @@ def _clone(state: ServerState, fields: dict[str, tuple[str | None, bytes]]) -> t
     if "file" not in fields or not fields["file"][1]:
         raise ApiError(400, "no reference audio: send it as the form field 'file'", param="file")
     ref_text = _form_text(fields, "ref_text", required=False)
+    limit = state.config.max_text_chars
+    if ref_text is not None and len(ref_text) > limit:
+        raise ApiError(400, f"ref_text has {len(ref_text)} characters; at most {limit} are accepted "
+                       "(--max-text-chars): give the transcript of the reference clip only", param="ref_text",
+                       code="text_too_long")
     flag = (_form_text(fields, "x_vector_only", required=False) or "false").lower()
     if flag not in ("true", "false", "1", "0"):
         raise ApiError(400, f"x_vector_only={flag!r}; accepted: true or false", param="x_vector_only")
@@ -242,6 +266,10 @@ def _add_from_json(state: ServerState, body: dict[str, Any]) -> tuple[VoiceProfi
                        param=unknown[0])
     name, speaker, instructions = body.get("name"), body.get("speaker"), body.get("instructions")
     _check_name(name)
+    limit = state.config.max_text_chars
+    if isinstance(instructions, str) and len(instructions) > limit:
+        raise ApiError(400, f"instructions has {len(instructions)} characters; at most {limit} are accepted "
+                       "(--max-text-chars)", param="instructions", code="text_too_long")
     tts = state.tts
     try:
         if tts.model_type == "custom_voice" and isinstance(speaker, str):

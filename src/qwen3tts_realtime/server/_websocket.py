@@ -13,19 +13,28 @@ Server -> client:
     {"type": "words", "words": [{"word", "start_s", "end_s"}]}      estimated word times, in order, each
                                                   after the audio that covers it
     {"type": "error", "status", "message", "param", "code"}        a refused message; the connection stays
-    {"type": "done", "status": "finished"|"cancelled"|"failed", "frames", "audio_s", "first_audio_s",
-     "generation_s", "xrt", "underruns", "underrun_s", "voice_cache"}   always the stream's last message;
-        times count from `start` (from the first text message when the text comes in messages)
-After `done` the connection can start another stream. A wrong API key is refused at the handshake (HTTP 401);
-a disconnect cancels the open stream.
+    {"type": "done", "status": "finished"|"cancelled"|"failed"|"idle_timeout", "frames", "audio_s",
+     "first_audio_s", "generation_s", "xrt", "underruns", "underrun_s", "voice_cache"}   always the stream's
+        last message; times count from `start` (from the first text message when the text comes in messages)
+After `done` the connection can start another stream. A stream waiting for text that gets no `text` message
+for `--ws-idle-timeout` seconds is ended: `done` with status "idle_timeout" and a `message` saying so, its
+engine stream cancelled and its slot freed. A message that is malformed beyond a refusal (a lone surrogate,
+an integer of more than 4300 digits, JSON nested too deeply) ends the connection: `error` naming the field,
+`done` with status "failed" (the open stream's, or an empty one), then a normal close (1000).
+
+The API key (when one is configured) comes in the `Authorization` header, or, for browsers, which cannot set
+headers on a websocket, as a subprotocol: offer ["qwen3tts", "bearer.<key>"] and the server selects
+"qwen3tts" (it selects "qwen3tts" whenever it is offered). Never in the URL. A wrong or missing key is
+refused at the handshake (HTTP 401); a disconnect cancels the open stream.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, WebSocket
@@ -35,8 +44,8 @@ from starlette.websockets import WebSocketDisconnect
 from ..engine.stream import StreamState
 from ..errors import InvalidInputError
 from ..text.word_timing import WordTimer
-from ._limits import check_api_key
-from ._render import ENGINE_RATE, Renderer
+from ._limits import SUBPROTOCOL, check_api_key
+from ._render import ENGINE_RATE, Renderer, StreamFigures
 from ._requests import ApiError, parse_json, parse_stream_start
 from ._session import Session
 
@@ -60,13 +69,14 @@ class _ClientGone(Exception):
 @router.websocket("/v1/stream")
 async def stream_endpoint(ws: WebSocket) -> None:
     state: ServerState = ws.app.state.server
+    offered = list(ws.scope.get("subprotocols") or ())
     try:
-        check_api_key(ws.headers, state.config.api_key)
+        check_api_key(ws.headers, state.config.api_key, offered)
     except ApiError as e:
         state.metrics.refused(e.status)
         await ws.send_denial_response(JSONResponse(e.body(), status_code=e.status, headers=e.headers))
         return
-    await ws.accept()
+    await ws.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)  # never the key's entry
     await _Connection(ws, state).run()
 
 
@@ -79,8 +89,11 @@ class _Open:
     words: WordTimer
     text_chars: int = 0
     pump: asyncio.Task | None = None
+    watchdog: asyncio.Task | None = None  # ends the stream when text stops coming (--ws-idle-timeout)
     done: bool = False
     ended: bool = False  # `end` received
+    last_text: float = field(default_factory=time.monotonic)  # `start` or the latest text message
+    end_reason: str | None = None  # why the server cancelled it: "idle_timeout" or "failed" (else "cancelled")
 
 
 class _Connection:
@@ -103,6 +116,9 @@ class _Connection:
                 except ApiError as e:
                     self.state.metrics.refused(e.status)
                     await self._send_json(e.event())
+                    if e.fatal:
+                        await self._fail_connection()
+                        return
         except _ClientGone:
             return
         finally:
@@ -111,6 +127,22 @@ class _Connection:
                 current.session.close("disconnected")
                 if current.pump is not None:
                     current.pump.cancel()
+            if current is not None and current.watchdog is not None:
+                current.watchdog.cancel()
+
+    async def _fail_connection(self) -> None:
+        """After a fatal refusal: the open stream ends as "failed" (its `done` says so; an empty `done` when
+        none is open), then the connection closes normally."""
+        current = self.current
+        if current is not None and not current.done and current.pump is not None:
+            current.end_reason = "failed"
+            current.session.stream.cancel()
+            await current.pump  # sends the stream's `done`
+        else:
+            figures = StreamFigures(voice_cache=None, started=time.perf_counter())
+            await self._send_json({"type": "done", "status": "failed", **figures.as_dict(), "generation_s": 0.0})
+        with contextlib.suppress(*_GONE):
+            await self.ws.close(1000)
 
     async def _handle(self, message: dict[str, Any]) -> None:
         if message.get("text") is None:
@@ -151,6 +183,20 @@ class _Connection:
         await self._send_json({"type": "started", "sample_rate": req.sample_rate, "encoding": req.encoding,
                                "voice_cache": session.figures.voice_cache})
         current.pump = asyncio.create_task(self._pump(current))
+        timeout_s = self.state.config.ws_idle_timeout_s
+        if session.stream.incremental and timeout_s > 0:
+            current.watchdog = asyncio.create_task(self._watch_idle(current, timeout_s))
+
+    @staticmethod
+    async def _watch_idle(current: _Open, timeout_s: float) -> None:
+        """Cancel `current` once it has waited `timeout_s` for a text message (the pump then reports it)."""
+        while not current.ended and not current.done:
+            left_s = current.last_text + timeout_s - time.monotonic()
+            if left_s <= 0:
+                current.end_reason = "idle_timeout"
+                current.session.stream.cancel()
+                return
+            await asyncio.sleep(left_s)
 
     def _text(self, body: dict[str, Any]) -> None:
         self._only(body, ("type", "text"))
@@ -171,6 +217,7 @@ class _Connection:
                            "it and start another", param="text", code="text_too_long")
         if current.text_chars == 0:
             session.figures.started = time.perf_counter()  # first audio counts from the first text
+        current.last_text = time.monotonic()
         current.text_chars += len(text)
         session.stream.push_text(text)
         current.words.add_text(text)
@@ -188,7 +235,7 @@ class _Connection:
                     await self._send_bytes(data)
                 await self._send_words(current.words)
             if stream.state is StreamState.CANCELLED:
-                status = "cancelled"
+                status = current.end_reason or "cancelled"
             else:
                 tail = current.renderer.finish()
                 if tail:
@@ -204,14 +251,21 @@ class _Connection:
             log.exception("websocket stream failed")
             error = ApiError(500, f"generation failed: {e}", code="generation_failed")
         finally:
-            session.close(status)
+            # a stream failed by the client's malformed message was counted as that refusal
+            session.close(status, error_kind=None if current.end_reason == "failed" else "generation")
             current.done = True
+            if current.watchdog is not None:
+                current.watchdog.cancel()
         if status == "disconnected":
             return
+        done = {"type": "done", "status": status, **session.figures.as_dict()}
+        if status == "idle_timeout":
+            done["message"] = (f"no text message for {self.state.config.ws_idle_timeout_s:g} s "
+                               "(--ws-idle-timeout): the stream was ended and its slot freed")
         try:
             if error is not None:
                 await self._send_json(error.event())
-            await self._send_json({"type": "done", "status": status, **session.figures.as_dict()})
+            await self._send_json(done)
         except _ClientGone:
             pass
 

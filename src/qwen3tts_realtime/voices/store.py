@@ -7,7 +7,10 @@ concurrent writers.
     <voice dir>/locks/                      filelock files: for preparing voices, and for the name index
 
 Every file is written to a temporary file in its folder, fsynced and renamed over the target (then the folder
-is fsynced), so a reader sees the old file or the new one, never a torn one. A file that is truncated, has a
+is fsynced), so a reader sees the old file or the new one, never a torn one. A writer killed mid-way leaves a
+temporary file, and one killed between storing an entry and naming it leaves an entry no name points to:
+opening the store sweeps both once they are an hour old (younger ones may belong to a live writer; an
+unnamed entry is only a cache of work, prepared again if ever asked for). A file that is truncated, has a
 flipped byte or does not parse fails its checksum and is reported as damaged, never loaded; the library then
 prepares the voice again and replaces it. Tensors are read with safetensors only after the checksum passed;
 nothing is unpickled. Names are checked against `NAME_PATTERN`, so no name can point outside the folder.
@@ -46,6 +49,8 @@ NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 KEY_PATTERN = re.compile(r"[0-9a-f]{64}")
 MAX_HEADER_BYTES = 1 << 20
 STALE_TEMP_S = 3600.0  # temp files of writers killed mid-write are removed after this long
+STALE_ORPHAN_S = 3600.0  # entries no name points to are removed after this long (a live writer names its own
+                         # within moments of storing it)
 KINDS = ("clone_icl", "clone_xvector", "speaker", "design")
 TEXT_FIELDS = ("speaker", "instruct", "ref_text")
 PROFILE_FIELDS = ("kind", "model_type", "hidden_size", *TEXT_FIELDS)
@@ -111,6 +116,8 @@ class VoiceStore:
         self.root = Path(root).expanduser()
         for sub in ("entries", "names", "locks"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
+        self.sweep_temp()
+        self.sweep_orphans()
 
     # ---- entries ------------------------------------------------------------------------------------------
 
@@ -215,6 +222,21 @@ class VoiceStore:
                 with contextlib.suppress(OSError):
                     if path.stat().st_mtime < cutoff:
                         path.unlink()
+
+    def sweep_orphans(self) -> None:
+        """Remove entries no name record points to, older than an hour (what a writer killed between storing
+        and naming leaves, or what a rebound name left behind). Under the index lock, so a name being bound
+        keeps its entry (binding restores an entry removed before it took the lock)."""
+        cutoff = time.time() - STALE_ORPHAN_S
+        with self.index_lock():
+            named = {info.key for info in self.names()}
+            for path in (self.root / "entries").glob("*.safetensors"):
+                if path.stem in named or not KEY_PATTERN.fullmatch(path.stem):
+                    continue
+                with contextlib.suppress(OSError):
+                    if path.stat().st_mtime < cutoff:
+                        path.unlink()
+                        log.info("removed voice entry %s: no name points to it", path.stem)
 
 
 # ---- entry encoding ---------------------------------------------------------------------------------------
