@@ -107,19 +107,19 @@ def test_unknown_speaker_names_the_speakers(custom):
 
 def test_unknown_language_names_the_languages(custom):
     with pytest.raises(InvalidInputError, match="accepted: auto, chinese, english"):
-        custom.generate("Hi.", custom.speaker("ryan"), language="Klingon")
+        custom.generate("Hi.", voice=custom.speaker("ryan"), language="Klingon")
 
 
 def test_dialects_are_not_request_languages(custom):
     """As officially: dialect ids are reached only through the speakers Eric and Dylan."""
     assert "sichuan_dialect" not in custom.languages
     with pytest.raises(InvalidInputError):
-        custom.generate("Hi.", custom.speaker("eric"), language="sichuan_dialect")
+        custom.generate("Hi.", voice=custom.speaker("eric"), language="sichuan_dialect")
 
 
 def test_empty_text(custom):
     with pytest.raises(InvalidInputError, match="non-empty"):
-        custom.generate("   ", custom.speaker("ryan"))
+        custom.generate("   ", voice=custom.speaker("ryan"))
 
 
 @pytest.mark.parametrize("text", [None, 42])
@@ -135,7 +135,7 @@ def test_text_that_is_not_a_string_names_text(custom, text):
 
 def test_voice_from_another_checkpoint_type(custom, design):
     with pytest.raises(InvalidInputError, match="voice_design"):
-        custom.generate("Hi.", design.design_voice("calm"))
+        custom.generate("Hi.", voice=design.design_voice("calm"))
 
 
 SCALE = "a number from 0.01 to 100"
@@ -158,7 +158,7 @@ SCALE = "a number from 0.01 to 100"
 ])
 def test_bad_sampling_names_the_field_the_value_and_the_range(custom, field, value, accepted):
     with pytest.raises(InvalidInputError) as refused:
-        custom.generate("Hi.", custom.speaker("ryan"), sampling=SamplingParams(**{field: value}))
+        custom.generate("Hi.", voice=custom.speaker("ryan"), sampling=SamplingParams(**{field: value}))
     assert str(refused.value) == f"SamplingParams.{field}={value!r}; accepted: {accepted}"
 
 
@@ -171,8 +171,12 @@ def test_sampling_at_the_ends_of_the_ranges_leaves_a_batch_unharmed(custom):
         SamplingParams(do_sample=True, temperature=100.0, repetition_penalty=0.01, subtalker_temperature=0.01),
     ]
     for sampling in extremes:
-        with custom.stream_sync("Hello there.", voice, sampling=SamplingParams.greedy(), max_new_frames=12) as plain, \
-                custom.stream_sync("Hello there.", voice, sampling=sampling, max_new_frames=12, seed=0) as extreme:
+        with (
+            custom.open_stream(
+                "Hello there.", voice=voice, sampling=SamplingParams.greedy(), max_new_frames=12
+            ) as plain,
+            custom.open_stream("Hello there.", voice=voice, sampling=sampling, max_new_frames=12, seed=0) as extreme,
+        ):
             for chunks in (list(plain), list(extreme)):
                 assert chunks[-1].is_last
                 assert all(np.isfinite(chunk.audio).all() for chunk in chunks)

@@ -51,7 +51,7 @@ def requests_for(tts: Qwen3TTS, golden, kind: str) -> list[dict]:
 def test_eight_concurrent_streams_equal_each_alone(models, golden, kind):
     tts = models(kind)
     reqs = requests_for(tts, golden, kind)
-    alone = [tts.generate(r.pop("text"), r.pop("voice"), **r) for r in [dict(r) for r in reqs]]
+    alone = [tts.generate(r.pop("text"), voice=r.pop("voice"), **r) for r in [dict(r) for r in reqs]]
 
     results = stream_concurrently(tts, reqs, stagger_s=0.02)  # staggered starts: streams join a running batch
 
@@ -67,7 +67,7 @@ def test_batched_equals_alone_in_float32(golden_models, golden, backend):
     """The default dtype too: codes exact with the larger layers packed ("auto") or every layer ("onednn")."""
     tts = golden_models("custom_voice", "float32", linear_backend=backend)
     reqs = requests_for(tts, golden, "custom_voice")
-    alone = [tts.generate(r.pop("text"), r.pop("voice"), **r) for r in [dict(r) for r in reqs]]
+    alone = [tts.generate(r.pop("text"), voice=r.pop("voice"), **r) for r in [dict(r) for r in reqs]]
 
     results = stream_concurrently(tts, reqs, stagger_s=0.02)
 
@@ -81,8 +81,10 @@ def test_batched_equals_alone_in_float32(golden_models, golden, backend):
 def test_seeded_sampling_in_a_batch_equals_alone(models):
     tts = models("custom_voice")
     voice = tts.speaker("ryan")
-    alone = [tts.generate(t, voice, "English", seed=i, max_new_frames=12) for i, t in enumerate(TEXTS)]
-    streams = [tts.stream_sync(t, voice, "English", seed=i, max_new_frames=12) for i, t in enumerate(TEXTS)]
+    alone = [tts.generate(t, voice=voice, language="English", seed=i, max_new_frames=12) for i, t in enumerate(TEXTS)]
+    streams = [
+        tts.open_stream(t, voice=voice, language="English", seed=i, max_new_frames=12) for i, t in enumerate(TEXTS)
+    ]
     for stream, expected in zip(streams, alone, strict=True):
         assert torch.equal(torch.cat([c.codes for c in stream]), expected.codes)
 
@@ -91,7 +93,7 @@ def test_requests_beyond_the_cap_queue_and_all_complete(golden):
     tts = Qwen3TTS.from_pretrained(golden / "tiny" / "custom_voice")
     tts.max_streams = 2
     voice = tts.speaker("ryan")
-    streams = [tts.stream_sync("Hello.", voice, max_new_frames=4, seed=i) for i in range(6)]
+    streams = [tts.open_stream("Hello.", voice=voice, max_new_frames=4, seed=i) for i in range(6)]
     assert tts.stats()["queued_streams"] + tts.stats()["active_streams"] >= 1
     for s in streams:
         assert list(s)[-1].is_last
@@ -108,7 +110,7 @@ def test_no_chunk_after_cancel_and_many_cycles_leak_nothing(models):
     objects_before = len(gc.get_objects())
     rng = random.Random(0)
     for i in range(500):
-        s = tts.open_stream(voice, language="English", seed=i, max_new_frames=50)
+        s = tts.open_stream(voice=voice, language="English", seed=i, max_new_frames=50)
         s.push_text("Hello there, how can I help?")
         if rng.random() < 0.5:
             next(s)
@@ -125,7 +127,7 @@ def test_no_chunk_after_cancel_and_many_cycles_leak_nothing(models):
 
 def test_cancel_from_another_thread_takes_effect_within_a_step(models):
     tts = models("custom_voice")
-    stream = tts.stream_sync("Your order number is four two seven.", tts.speaker("ryan"), chunk_frames=(1,),
+    stream = tts.open_stream("Your order number is four two seven.", voice=tts.speaker("ryan"), chunk_frames=(1,),
                              max_new_frames=200, seed=1)
     first = next(stream)
     steps_at_cancel = []

@@ -83,7 +83,7 @@ def engine_threads() -> set[threading.Thread]:
 def test_leaving_the_with_block_stops_the_engine(golden):
     before = engine_threads()
     with Qwen3TTS.from_pretrained(golden / "tiny" / "custom_voice") as tts:
-        with tts.stream_sync("Hello.", tts.speaker(tts.speakers[0]), sampling=SamplingParams.greedy(),
+        with tts.open_stream("Hello.", voice=tts.speaker(tts.speakers[0]), sampling=SamplingParams.greedy(),
                              max_new_frames=40) as stream:
             next(iter(stream))
         assert len(engine_threads() - before) == 1
@@ -94,7 +94,7 @@ def test_leaving_the_with_block_stops_the_engine(golden):
 async def test_leaving_the_async_with_block_stops_the_engine(golden):
     before = engine_threads()
     async with Qwen3TTS.from_pretrained(golden / "tiny" / "custom_voice") as tts:
-        async with tts.stream("Hello.", tts.speaker(tts.speakers[0]), sampling=SamplingParams.greedy(),
+        async with tts.open_stream("Hello.", voice=tts.speaker(tts.speakers[0]), sampling=SamplingParams.greedy(),
                               max_new_frames=40) as stream:
             await anext(stream)
         assert len(engine_threads() - before) == 1

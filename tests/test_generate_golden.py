@@ -81,9 +81,8 @@ def test_prompt_matches_official(models, case):
     if "instruct_ids" in expected:
         assert tts.tokenizer.instruct_ids(call["instruct"]).tolist() == expected["instruct_ids"].tolist()
 
-    prompt, _ = tts.prepare_request(
-        call["text"], voice, call["language"], non_streaming_layout=call.get("non_streaming_mode")
-    )
+    spec = tts.requests.spec(call["text"], voice, call["language"], non_streaming_layout=call.get("non_streaming_mode"))
+    prompt, _ = tts.requests.build(spec)
     assert prompt.rows.shape == expected["prefill_embeds"].shape
     assert (prompt.rows - expected["prefill_embeds"]).abs().max() <= PREFILL_TOL
 
@@ -126,7 +125,7 @@ def test_repeated_calls_are_identical(models):
 
 def test_max_new_frames_is_honoured(models):
     tts = models("custom_voice")
-    out = tts.generate("Hello there.", tts.speaker("ryan"), "English", sampling=SamplingParams.greedy(),
+    out = tts.generate("Hello there.", voice=tts.speaker("ryan"), language="English", sampling=SamplingParams.greedy(),
                        max_new_frames=5)
     assert out.codes.shape == (5, 16)
     assert out.audio.shape == (5 * 1920,)
@@ -135,14 +134,19 @@ def test_max_new_frames_is_honoured(models):
 def test_min_new_frames_holds_off_the_end_of_speech(models):
     tts = models("custom_voice")
     voice, text = tts.speaker("ryan"), "Hello there."
-    natural = tts.generate(text, voice, "English", sampling=SamplingParams.greedy(), max_new_frames=200)
+    natural = tts.generate(text, voice=voice, language="English", sampling=SamplingParams.greedy(), max_new_frames=200)
     assert natural.codes.shape[0] < 60  # this tiny model ends its speech early
-    longer = tts.generate(text, voice, "English", sampling=SamplingParams(do_sample=False, subtalker_dosample=False,
-                                                                          min_new_frames=60), max_new_frames=200)
+    longer = tts.generate(
+        text,
+        voice=voice,
+        language="English",
+        sampling=SamplingParams(do_sample=False, subtalker_dosample=False, min_new_frames=60),
+        max_new_frames=200,
+    )
     assert longer.codes.shape[0] >= 60
     assert torch.equal(longer.codes[: natural.codes.shape[0]], natural.codes)  # the same speech until then
     with pytest.raises(InvalidInputError, match="min_new_frames=-1; accepted: an int >= 0"):
-        tts.generate(text, voice, sampling=SamplingParams(min_new_frames=-1))
+        tts.generate(text, voice=voice, sampling=SamplingParams(min_new_frames=-1))
 
 
 def test_bfloat16_stays_close_to_float32_teacher_forced(golden_models):

@@ -74,7 +74,7 @@ def assert_commits_whole_tokenization(tts, text, cuts):
 
 
 def speak_in_pieces(tts, voice, pieces, **kwargs):
-    stream = tts.open_stream(voice, language="English", sampling=SamplingParams.greedy(), **kwargs)
+    stream = tts.open_stream(voice=voice, language="English", sampling=SamplingParams.greedy(), **kwargs)
     for piece in pieces:
         stream.push_text(piece)
         time.sleep(0.002)  # let the engine interleave: some pieces arrive after generation started
@@ -88,8 +88,14 @@ def test_fragments_give_the_codes_of_the_whole_text(tts, data, text):
     voice = tts.speaker("ryan")
     cuts = split_points(data, text)
     pieces = [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)], strict=True)]
-    whole = tts.generate(text, voice, "English", sampling=SamplingParams.greedy(), non_streaming_layout=False,
-                         max_new_frames=40)
+    whole = tts.generate(
+        text,
+        voice=voice,
+        language="English",
+        sampling=SamplingParams.greedy(),
+        non_streaming_layout=False,
+        max_new_frames=40,
+    )
 
     codes = speak_in_pieces(tts, voice, pieces, max_new_frames=40)
 
@@ -100,8 +106,10 @@ def test_generation_waits_for_text_instead_of_ending(tts):
     """Text that pauses mid-utterance pauses the audio; it does not end the speech with padding."""
     voice = tts.speaker("ryan")
     text = "Your order number is four two seven, and it ships on Monday."
-    whole = tts.generate(text, voice, "English", sampling=SamplingParams.greedy(), non_streaming_layout=False)
-    stream = tts.open_stream(voice, language="English", sampling=SamplingParams.greedy())
+    whole = tts.generate(
+        text, voice=voice, language="English", sampling=SamplingParams.greedy(), non_streaming_layout=False
+    )
+    stream = tts.open_stream(voice=voice, language="English", sampling=SamplingParams.greedy())
     stream.push_text("Your order number is")
     chunks = [next(stream)]
     time.sleep(0.3)  # the model has consumed the first words and waits here
@@ -115,7 +123,7 @@ def test_incremental_icl_clone_waits_for_the_reference_overlay(golden):
     tts = Qwen3TTS.from_pretrained(golden / "tiny" / "base", dtype="float64")
     voice = tts.clone_voice(str(golden / "inputs" / "ref_24k.wav"), ref_text="This is the reference voice.")
     text = "Hello there, how can I help you today? I hope the weather is fine where you are."
-    whole = tts.generate(text, voice, "English", sampling=SamplingParams.greedy(), max_new_frames=30)
+    whole = tts.generate(text, voice=voice, language="English", sampling=SamplingParams.greedy(), max_new_frames=30)
     pieces = [w + " " for w in text.split(" ")[:-1]] + [text.split(" ")[-1]]
     codes = speak_in_pieces(tts, voice, pieces, max_new_frames=30)
     assert torch.equal(codes, whole.codes)
@@ -125,17 +133,17 @@ def test_incremental_icl_clone_waits_for_the_reference_overlay(golden):
 def test_incremental_misuse(tts):
     voice = tts.speaker("ryan")
     with pytest.raises(InvalidInputError, match="streaming layout"):
-        tts.open_stream(voice, non_streaming_layout=True)
-    stream = tts.open_stream(voice)
+        tts.open_stream(voice=voice, non_streaming_layout=True)
+    stream = tts.open_stream(voice=voice)
     stream.end_input()
     with pytest.raises(InvalidInputError, match="without any text"):
         list(stream)
-    done = tts.open_stream(voice)
+    done = tts.open_stream(voice=voice)
     done.end_input()
     with pytest.raises(InvalidInputError, match="after end_input"):
         done.push_text("more")
     done.close()
-    whole = tts.open_stream(voice, text="Hi.")
+    whole = tts.open_stream(voice=voice, text="Hi.")
     with pytest.raises(RuntimeError, match="whole text"):
         whole.push_text("more")
     whole.close()
@@ -152,7 +160,7 @@ def test_many_tiny_pushes_cost_what_the_text_does_and_never_stall_another_stream
     text = ("All right, let me check that order for you. " * 100)[:4096]
 
     other = tts.stream_sync(**other_request)
-    pushed = tts.open_stream(voice, language="English", sampling=SamplingParams.greedy(), max_new_frames=20)
+    pushed = tts.open_stream(voice=voice, language="English", sampling=SamplingParams.greedy(), max_new_frames=20)
     for ch in text:
         pushed.push_text(ch)
     pushed.end_input()

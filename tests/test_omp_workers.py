@@ -65,18 +65,18 @@ def test_model_calls_and_the_idle_engine_leave_no_worker_pools(golden, two_threa
     tts.tokenizer.encode("Hello there.")  # the Rust tokenizer starts its own (idle, non-OpenMP) threads once
     baseline = thread_count()
     voice = tts.speaker("ryan")
-    tts.generate("Hello there.", voice, max_new_frames=6, sampling=SamplingParams.greedy())
+    tts.generate("Hello there.", voice=voice, max_new_frames=6, sampling=SamplingParams.greedy())
     assert settles_at(baseline)
 
     def on_another_thread() -> None:
-        tts.generate("Hello there.", voice, max_new_frames=6, sampling=SamplingParams.greedy())
+        tts.generate("Hello there.", voice=voice, max_new_frames=6, sampling=SamplingParams.greedy())
 
     worker = threading.Thread(target=on_another_thread)
     worker.start()
     worker.join()
     assert settles_at(baseline)
 
-    with tts.stream_sync("Hello there.", voice, max_new_frames=6, sampling=SamplingParams.greedy()) as stream:
+    with tts.open_stream("Hello there.", voice=voice, max_new_frames=6, sampling=SamplingParams.greedy()) as stream:
         assert len(list(stream)) > 0
     assert settles_at(baseline + 1)  # the engine thread itself, without workers, waiting for the next stream
     tts.close()

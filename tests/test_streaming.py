@@ -35,7 +35,7 @@ def request_args(call: dict) -> dict:
 
 
 def collect(tts: Qwen3TTS, text: str, voice, **kwargs):
-    with tts.stream_sync(text, voice, **kwargs) as stream:
+    with tts.open_stream(text, voice=voice, **kwargs) as stream:
         return list(stream)
 
 
@@ -56,7 +56,7 @@ def test_stream_equals_generate_float64(models, case, schedule):
     tts = models(case["call"]["model"], "float64")
     voice = voice_for(tts, case["call"])
     args = request_args(case["call"])
-    offline = tts.generate(case["call"]["text"], voice, **args)
+    offline = tts.generate(case["call"]["text"], voice=voice, **args)
 
     chunks = collect(tts, case["call"]["text"], voice, chunk_frames=schedule, **args)
 
@@ -80,7 +80,7 @@ def test_stream_matches_official_float32(models, case):
 
 def test_first_chunk_is_one_frame_with_the_default_schedule(models):
     tts = models("custom_voice")
-    with tts.stream_sync("Hello there.", tts.speaker("ryan"), "English", seed=3) as stream:
+    with tts.open_stream("Hello there.", voice=tts.speaker("ryan"), language="English", seed=3) as stream:
         first = next(iter(stream))
     assert first.first_frame == 0 and first.num_frames == 1 and first.audio.shape == (1920,)
 
@@ -88,21 +88,36 @@ def test_first_chunk_is_one_frame_with_the_default_schedule(models):
 async def test_async_stream(models):
     tts = models("custom_voice")
     voice = tts.speaker("ryan")
-    offline = tts.generate("Please hold.", voice, "English", seed=5)
-    async with tts.stream("Please hold.", voice, "English", seed=5) as stream:
+    offline = tts.generate("Please hold.", voice=voice, language="English", seed=5)
+    async with tts.open_stream("Please hold.", voice=voice, language="English", seed=5) as stream:
         chunks = [c async for c in stream]
     assert torch.equal(torch.cat([c.codes for c in chunks]), offline.codes)
     assert chunks[-1].is_last
 
 
-def test_stream_needs_an_event_loop_and_validates_at_once(models):
+async def test_a_stream_is_iterated_with_for_or_async_for_wherever_it_was_made(models):
+    """Made in a worker thread, consumed in the event loop; made in the loop, consumed in a thread."""
     tts = models("custom_voice")
-    with pytest.raises(RuntimeError, match="stream_sync"):
-        tts.stream("Hi.", tts.speaker("ryan"))
+    voice = tts.speaker("ryan")
+    offline = tts.generate("Please hold.", voice=voice, language="English", seed=6)
+
+    made_in_thread = await asyncio.to_thread(tts.open_stream, "Please hold.", voice=voice, language="English", seed=6)
+    async with made_in_thread:
+        from_loop = [c async for c in made_in_thread]
+    made_in_loop = tts.open_stream("Please hold.", voice=voice, language="English", seed=6)
+    from_thread = await asyncio.to_thread(list, made_in_loop)
+
+    for chunks in (from_loop, from_thread):
+        assert torch.equal(torch.cat([c.codes for c in chunks]), offline.codes)
+        assert np.abs(np.concatenate([c.audio for c in chunks]) - offline.audio).max() <= 1e-4  # float32 decode
+
+
+def test_open_stream_validates_at_once(models):
+    tts = models("custom_voice")
     with pytest.raises(ValueError, match="chunk_frames"):
-        tts.stream_sync("Hi.", tts.speaker("ryan"), chunk_frames=(0,))
+        tts.open_stream("Hi.", voice=tts.speaker("ryan"), chunk_frames=(0,))
     with pytest.raises(ValueError, match="language"):
-        tts.stream_sync("Hi.", tts.speaker("ryan"), language="Elvish")
+        tts.open_stream("Hi.", voice=tts.speaker("ryan"), language="Elvish")
 
 
 def test_warm_voice_equals_cold_and_is_computed_once(golden, monkeypatch):
@@ -110,7 +125,7 @@ def test_warm_voice_equals_cold_and_is_computed_once(golden, monkeypatch):
     case = next(c for c in GREEDY if c["name"] == "base_icl_streaming_layout")
     voice = voice_for(tts, case["call"])
     args = request_args(case["call"])
-    cold = tts.generate(case["call"]["text"], voice, **args)
+    cold = tts.generate(case["call"]["text"], voice=voice, **args)
 
     calls = {"embed": 0, "encode": 0}
     monkeypatch.setattr(tts.speaker_encoder, "embed", lambda *a: calls.__setitem__("embed", 1 / 0))
@@ -134,7 +149,7 @@ def wait_until(predicate, timeout_s=30.0):
 
 def test_cancel_stops_at_once_and_frees_the_slot(models):
     tts = models("custom_voice")
-    stream = tts.stream_sync("Your order number is four two seven.", tts.speaker("ryan"), "English",
+    stream = tts.open_stream("Your order number is four two seven.", voice=tts.speaker("ryan"), language="English",
                              chunk_frames=(1,), seed=1)
     it = iter(stream)
     next(it)
@@ -146,14 +161,14 @@ def test_cancel_stops_at_once_and_frees_the_slot(models):
 
 def test_leaving_the_block_frees_the_stream(models):
     tts = models("custom_voice")
-    with tts.stream_sync("Your order number is four two seven.", tts.speaker("ryan"), seed=2) as stream:
+    with tts.open_stream("Your order number is four two seven.", voice=tts.speaker("ryan"), seed=2) as stream:
         next(iter(stream))
     wait_until(lambda: tts.stats()["active_streams"] == 0)
 
 
 def test_an_abandoned_stream_is_freed_when_garbage_collected(models):
     tts = models("custom_voice")
-    stream = tts.stream_sync("Your order number is four two seven.", tts.speaker("ryan"), seed=2,
+    stream = tts.open_stream("Your order number is four two seven.", voice=tts.speaker("ryan"), seed=2,
                              max_new_frames=200)
     next(iter(stream))
     del stream
@@ -164,25 +179,27 @@ def test_an_abandoned_stream_is_freed_when_garbage_collected(models):
 def test_a_failing_stream_does_not_harm_others(models, monkeypatch):
     tts = models("custom_voice")
     voice = tts.speaker("ryan")
-    good = tts.stream_sync("Hello there.", voice, "English", seed=4)
+    good = tts.open_stream("Hello there.", voice=voice, language="English", seed=4)
     first = next(good)  # started before the failure is injected
-    original = tts.build_request
+    original = tts.requests.build
 
     def failing(spec):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(tts, "build_request", failing)
-    bad = tts.stream_sync("Hello there.", voice, "English", seed=4)
+    monkeypatch.setattr(tts.requests, "build", failing)
+    bad = tts.open_stream("Hello there.", voice=voice, language="English", seed=4)
     with pytest.raises(RuntimeError, match="boom"):
         list(bad)
-    monkeypatch.setattr(tts, "build_request", original)
+    monkeypatch.setattr(tts.requests, "build", original)
     rest = list(good)
     assert not first.is_last and rest[-1].is_last
 
 
 async def test_async_cancel_from_another_task(models):
     tts = models("custom_voice")
-    stream = tts.stream("Your order number is four two seven.", tts.speaker("ryan"), chunk_frames=(1,), seed=8)
+    stream = tts.open_stream(
+        "Your order number is four two seven.", voice=tts.speaker("ryan"), chunk_frames=(1,), seed=8
+    )
     got = []
 
     async def consume():
@@ -207,7 +224,7 @@ def test_long_text_is_split_into_consecutive_generations_streamed_seamlessly(gol
     segments = tts.segment_text(text)
     assert len(segments) > 1 and " ".join(segments) == text
 
-    offline = tts.generate(text, voice, "English", seed=11)
+    offline = tts.generate(text, voice=voice, language="English", seed=11)
     chunks = collect(tts, text, voice, language="English", seed=11)
 
     check_chunks(chunks, (1, 2, 4, 8))

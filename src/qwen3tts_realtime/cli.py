@@ -133,7 +133,12 @@ def _speak(args: argparse.Namespace) -> int:
     sampling = SamplingParams.greedy() if args.greedy else None
     start = time.perf_counter()
     out = tts.generate(
-        args.text, voice, args.language, sampling=sampling, max_new_frames=args.max_frames, seed=args.seed
+        args.text,
+        voice=voice,
+        language=args.language,
+        sampling=sampling,
+        max_new_frames=args.max_frames,
+        seed=args.seed,
     )
     wall_s = time.perf_counter() - start
     if args.out:

@@ -118,15 +118,15 @@ class RemoteEngine:
 
     def open_stream(
         self,
-        voice: VoiceProfile | str,
+        text: str | None = None,
         *,
+        voice: VoiceProfile | str,
         language: str = "Auto",
         sampling: SamplingParams | None = None,
         chunk_frames: tuple[int, ...] = DEFAULT_CHUNK_FRAMES,
         non_streaming_layout: bool | None = None,
-        text: str | None = None,
-        seed: int | None = None,
         max_new_frames: int | None = None,
+        seed: int | None = None,
     ) -> Stream:
         """A stream on the server (see `Qwen3TTS.open_stream`; the same arguments and behaviour).
 
@@ -143,11 +143,7 @@ class RemoteEngine:
         optional = {"text": text, "seed": seed, "max_frames": max_new_frames,
                     "non_streaming_layout": non_streaming_layout}
         start.update({k: v for k, v in optional.items() if v is not None})
-        try:
-            consumer: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            consumer = None
-        channel = Channel(consumer)
+        channel = Channel()
         loop = self._io_loop()
         remote = _RemoteStream(self, channel, start, loop)
         incremental = text is None

@@ -1,69 +1,43 @@
-"""`Qwen3TTS`: load a Qwen3-TTS 12 Hz checkpoint, make voices, generate speech.
+"""`Qwen3TTS`: load a Qwen3-TTS 12 Hz checkpoint, make voices, speak.
 
     tts = Qwen3TTS.from_pretrained("Qwen/Qwen3-TTS-12Hz-0.6B-Base")      # or a local folder
     voice = tts.clone_voice("ref.wav", ref_text="...")                     # Base
-    out = tts.generate("Hello there.", voice=voice, language="English")
-    out.codes, out.audio, out.sample_rate
+    out = tts.generate("Hello there.", voice=voice, language="English")   # offline: out.codes, out.audio
+    async for chunk in tts.open_stream("Hello there.", voice=voice):       # streaming (or `for` in a thread)
+        play(chunk.audio)
+
+The loader, the voice factory and a thin facade: requests are validated and built by `engine.request`, streams run
+on the `Engine`, names resolve through `voices` (the voice library this model built for itself at load).
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from .engine.engine import DEFAULT_CHUNK_FRAMES, Engine, check_chunk_frames
-from .engine.generation import RowRequest, generate_frames
+from .engine.generation import generate_frames
 from .engine.omp import releases_omp_workers
+from .engine.request import Requests, Runtime
 from .engine.sampling import SamplingParams
 from .engine.stream import Stream
 from .errors import InvalidInputError, UnsupportedError
 from .model.audio_input import load_reference_audio
-from .model.checkpoint import load_module_weights, parse_device, parse_dtype, resolve_checkpoint
-from .model.codec import AudioLike, SpeechCodec
-from .model.config import GenerationDefaults, Qwen3TTSConfig, load_json
-from .model.kernel_choice import choose_kernel
-from .model.memory import release_free_heap
-from .model.packed_linear import AUTO_MIN_WEIGHTS, pack_linears, resolve_linear_backend
-from .model.prompt import Prompt, PromptVoice, build_prompt
-from .model.quantize import quantizing_loader, widest_linear_shape
-from .model.quantized_linear import check_quantize
-from .model.speaker_encoder import SpeakerEncoder
-from .model.talker import Talker
-from .model.text_tokenizer import TextTokenizer
-from .text.segment import group_segments
+from .model.codec import AudioLike
+from .model.loading import load_model
+from .voices.library import VoiceLibrary, default_voice_dir
 from .voices.profile import VoiceProfile
-
-if TYPE_CHECKING:
-    from .voices.library import VoiceLibrary
 
 __all__ = ["Qwen3TTS", "GenerationResult"]
 
-log = logging.getLogger("qwen3tts_realtime")
-
-FRAMES_PER_TEXT_TOKEN = 10  # generous: real speech runs at about 3 frames (0.24 s) per Qwen2 text token
-MIN_DEFAULT_FRAMES = 50  # 4 s: covers short texts, and the golden cases' 47 frames
-
-
-@dataclass(frozen=True)
-class RequestSpec:
-    """A validated request: everything but the model's work."""
-
-    voice: VoiceProfile
-    text_ids: Tensor | None  # the tokenized target-text template; None for incremental text
-    language_id: int | None
-    non_streaming_layout: bool
-    params: SamplingParams
-    max_frames: int
-    seed: int | None
-    max_frames_auto: bool = False  # max_frames derived from the text (grows with incremental text)
+_KINDS = {"base": "Base", "custom_voice": "CustomVoice", "voice_design": "VoiceDesign"}
+_MAKERS = {"base": "clone_voice()", "custom_voice": "speaker(name)", "voice_design": "design_voice(description)"}
 
 
 @dataclass(frozen=True)
@@ -76,30 +50,19 @@ class GenerationResult:
 
 
 class Qwen3TTS:
-    """A loaded checkpoint: text tokenizer, talker, speech codec and (Base) speaker encoder."""
+    """A loaded checkpoint (text tokenizer, talker, speech codec, and for Base the speaker encoder), its voices
+    and its streaming engine. Build it with `from_pretrained`."""
 
-    def __init__(
-        self,
-        folder: Path,
-        config: Qwen3TTSConfig,
-        talker: Talker,
-        codec: SpeechCodec,
-        speaker_encoder: SpeakerEncoder | None,
-        tokenizer: TextTokenizer,
-        generation_defaults: GenerationDefaults,
-        *,
-        dtype: torch.dtype,
-        device: torch.device,
-    ) -> None:
-        self.folder, self.config = folder, config
-        self.talker, self.codec, self.speaker_encoder = talker, codec, speaker_encoder
-        self.tokenizer, self.generation_defaults = tokenizer, generation_defaults
-        self.dtype, self.device = dtype, device
-        self.quantize: str | None = None  # set by from_pretrained (see model/quantized_linear.py)
-        self.linear_backend = "torch"  # set by from_pretrained: "onednn", "torch" or the quantized kernel
-        self.max_streams = 16
-        self.voice_library: VoiceLibrary | None = None  # consulted by resolve_voice for names
-        self._speaker_profiles: dict[tuple[str, str | None], VoiceProfile] = {}
+    def __init__(self, loaded, *, voice_dir: str | Path | None = None) -> None:  # noqa: ANN001 - model.LoadedModel
+        self.folder, self.config, self.talker = loaded.folder, loaded.config, loaded.talker
+        self.codec, self.speaker_encoder, self.tokenizer = loaded.codec, loaded.speaker_encoder, loaded.tokenizer
+        self.generation_defaults, self.dtype, self.device = loaded.generation_defaults, loaded.dtype, loaded.device
+        self.quantize, self.linear_backend = loaded.quantize, loaded.linear_backend
+        self.max_streams = 16  # read when the engine starts
+        self.requests = Requests(Runtime(self.config, self.talker, self.codec, self.tokenizer,
+                                         self.generation_defaults, self.device, self.dtype))
+        self._voice_dir = None if voice_dir is None else Path(voice_dir)
+        self._voices: VoiceLibrary | None = None
         self._engine: Engine | None = None
 
     @classmethod
@@ -113,6 +76,7 @@ class Qwen3TTS:
         revision: str | None = None,
         quantize: str | None = None,
         linear_backend: str = "auto",
+        voice_dir: str | Path | None = None,
     ) -> Qwen3TTS:
         """Load a checkpoint from a local folder or a Hugging Face id (downloaded once, then cached).
 
@@ -131,47 +95,16 @@ class Qwen3TTS:
                 "torch" (plain `nn.Linear`); see `model/packed_linear.py`. With `quantize`: "auto" (the fastest
                 kernel of the format measured on this machine, remembered in the user cache) or a kernel name
                 from `model.quantized_linear.KERNELS`.
+            voice_dir: the voice library whose names `generate`/`open_stream` accept (`voices`); default
+                `$QWEN3TTS_VOICE_DIR` or the user cache.
 
         Raises:
             CheckpointError: not a Qwen3-TTS 12 Hz checkpoint, or a missing/unexpected weight.
             InvalidInputError: an unknown device, dtype, quantize or linear_backend, or one that cannot run here.
         """
-        dev = parse_device(device)
-        dt = parse_dtype(dtype, dev)
-        quantize = check_quantize(quantize, dev, dt)
-        backend = linear_backend if quantize else resolve_linear_backend(linear_backend, dev, dt)
-        folder = resolve_checkpoint(model, revision=revision)
-        config = Qwen3TTSConfig.from_dict(load_json(folder / "config.json"))
-        weights = folder / "model.safetensors"
-        with torch.device("meta"):
-            talker = Talker(config.talker)
-        convert = None
-        if quantize is not None:
-            backend = choose_kernel(quantize, linear_backend, widest_linear_shape(talker, quantize))
-            convert = quantizing_loader(talker, quantize, backend)
-        load_module_weights(
-            talker, weights, "talker.", dtype=dt, device=dev, compact=talker.lookup_tables(), convert=convert
-        )
-        speaker_encoder = None
-        if config.speaker_encoder is not None:
-            with torch.device("meta"):
-                speaker_encoder = SpeakerEncoder(config.speaker_encoder)
-            load_module_weights(speaker_encoder, weights, "speaker_encoder.", dtype=dt, device=dev)
-            speaker_encoder.to(dev).eval()
-        _check_no_stray_keys(weights, has_speaker_encoder=speaker_encoder is not None)
-        codec = SpeechCodec(folder / "speech_tokenizer", dtype=dt, device=dev)
-        gen_path = folder / "generation_config.json"
-        defaults = GenerationDefaults.from_dict(load_json(gen_path)) if gen_path.exists() else GenerationDefaults()
-        talker.eval()
-        if backend == "onednn":  # every talker linear: decoder, text projection, codec head, code predictor
-            pack_linears(talker, min_weights=AUTO_MIN_WEIGHTS if linear_backend == "auto" else 0)
-        tts = cls(
-            folder, config, talker, codec, speaker_encoder, TextTokenizer(folder), defaults, dtype=dt, device=dev
-        )
-        tts.quantize = quantize
-        tts.linear_backend = backend
-        release_free_heap()  # the loader's temporaries (see model/memory.py)
-        return tts
+        loaded = load_model(model, device=device, dtype=dtype, revision=revision, quantize=quantize,
+                            linear_backend=linear_backend)
+        return cls(loaded, voice_dir=voice_dir)
 
     # ---- what the checkpoint is -------------------------------------------------------------------------
 
@@ -231,21 +164,12 @@ class Qwen3TTS:
         if not x_vector_only:
             self.tokenizer.ref_ids(ref_text)  # validates the transcript before any audio work
         wav = load_reference_audio(audio, 24000)
-        embedding = self._embed(wav)
-        hidden = self.talker.hidden_size
+        embedding, hidden = self._embed(wav), self.talker.hidden_size
         if x_vector_only:
             return VoiceProfile("clone_xvector", self.model_type, hidden_size=hidden, speaker_embedding=embedding)
-        codes = self.codec.encode_samples(wav)
-        return VoiceProfile(
-            "clone_icl",
-            self.model_type,
-            hidden_size=hidden,
-            speaker_embedding=embedding,
-            ref_codes=codes,
-            ref_text=ref_text,
-        )
+        return VoiceProfile("clone_icl", self.model_type, hidden_size=hidden, speaker_embedding=embedding,
+                            ref_codes=self.codec.encode_samples(wav), ref_text=ref_text)
 
-    @releases_omp_workers
     def speaker(self, name: str, instruct: str | None = None) -> VoiceProfile:
         """A built-in speaker of a CustomVoice checkpoint (see `speakers`), with an optional instruction.
 
@@ -260,23 +184,11 @@ class Qwen3TTS:
         if key not in self.config.talker.spk_id:
             raise InvalidInputError(f"unknown speaker {name!r}; this checkpoint has: {', '.join(self.speakers)}")
         if instruct and self.model_size == "0b6":
-            warnings.warn(
-                "the 0.6B CustomVoice model ignores instruct (as the official implementation does); "
-                "use a 1.7B CustomVoice checkpoint for instructions",
-                UserWarning,
-                stacklevel=2,
-            )
+            warnings.warn("the 0.6B CustomVoice model ignores instruct (as the official implementation does); "
+                          "use a 1.7B CustomVoice checkpoint for instructions", UserWarning, stacklevel=2)
             instruct = None
-        # One profile per (speaker, instruct): the engine keeps warm state per profile object.
-        memo_key = (key, instruct or None)
-        profile = self._speaker_profiles.get(memo_key)
-        if profile is None:
-            profile = self._speaker_profiles.setdefault(
-                memo_key, VoiceProfile("speaker", self.model_type, speaker=key, instruct=instruct or None)
-            )
-        return profile
+        return VoiceProfile("speaker", self.model_type, speaker=key, instruct=instruct or None)
 
-    @releases_omp_workers
     def design_voice(self, instruct: str) -> VoiceProfile:
         """A voice described in words (VoiceDesign checkpoints), e.g. "A calm, low male voice".
 
@@ -288,32 +200,58 @@ class Qwen3TTS:
             raise InvalidInputError(f"instruct must be a string describing the voice, got {instruct!r}")
         return VoiceProfile("design", self.model_type, instruct=instruct or None)
 
-    # ---- generation -------------------------------------------------------------------------------------
+    @property
+    def voices(self) -> VoiceLibrary:
+        """This model's voice library (`voice_dir` of `from_pretrained`): the names `generate` and `open_stream`
+        accept besides built-in speakers. Fixed for the model's life."""
+        if self._voices is None:
+            self._voices = VoiceLibrary(self, self._voice_dir)
+        return self._voices
+
+    def resolve_voice(self, voice: VoiceProfile | str) -> VoiceProfile:
+        """A `VoiceProfile` from a profile, a name in `voices`, or a built-in speaker name (CustomVoice).
+
+        Raises:
+            InvalidInputError: an unknown name, a voice made for another checkpoint, or not a voice.
+        """
+        if isinstance(voice, VoiceProfile):
+            return self.requests.check_voice(voice)
+        if not isinstance(voice, str):
+            raise InvalidInputError(f"voice must be a VoiceProfile or a voice name, got {voice!r}")
+        no_library = self._voices is None and self._voice_dir is None and not default_voice_dir().exists()
+        if no_library:  # no library on disk: only built-in names exist (and nothing is created to find out)
+            if voice.lower() in self.config.talker.spk_id:
+                return self.speaker(voice)
+            known = f"built-in speakers: {', '.join(self.speakers)}" if self.speakers else "no built-in speakers"
+            raise InvalidInputError(f"unknown voice {voice!r}: this {self.model_type} checkpoint has {known}")
+        return self.voices.resolve(voice)
+
+    # ---- speaking ---------------------------------------------------------------------------------------
 
     @releases_omp_workers
     def generate(
         self,
         text: str,
-        voice: VoiceProfile,
-        language: str = "Auto",
         *,
+        voice: VoiceProfile | str,
+        language: str = "Auto",
         sampling: SamplingParams | None = None,
         non_streaming_layout: bool | None = None,
         max_new_frames: int | None = None,
         seed: int | None = None,
     ) -> GenerationResult:
-        """Generate the whole utterance offline.
+        """Speak a whole text offline.
 
         Args:
             text: what to say.
-            voice: from `clone_voice`, `speaker` or `design_voice` of this checkpoint.
+            voice: a profile from `clone_voice`, `speaker` or `design_voice`, or a voice name (`voices`, built-in).
             language: one of `languages` (case-insensitive); "Auto" lets the model decide.
             sampling: sampling switches; `None` = the checkpoint's generation_config.json.
             non_streaming_layout: the official `non_streaming_mode`; `None` = the official default per voice
                 kind (False for clones, True for built-in speakers and designed voices).
-            max_new_frames: at most this many frames (12.5 per second). `None`: `default_max_frames(text)`,
-                i.e. 50 + 10 per text token, capped by generation_config.json's `max_new_tokens` - 1; a text
-                beyond that cap is spoken as consecutive generations split at sentences (`segment_text`).
+            max_new_frames: at most this many frames (12.5 per second). `None`: 50 + 10 per text token, capped by
+                generation_config.json's `max_new_tokens` - 1; a text beyond that cap is spoken as consecutive
+                generations split at sentences.
             seed: seeds this request's own random generator (reproducible sampling); `None` draws from
                 torch's default generator.
 
@@ -322,130 +260,55 @@ class Qwen3TTS:
 
         Raises:
             InvalidInputError: a `text` that is not a non-empty string; a bad voice, language or option.
+            GenerationError: the model's values turned non-finite.
         """
         _check_whole_text(text)
-        specs = self._segment_specs(text, voice, language, sampling, non_streaming_layout, max_new_frames, seed)
+        profile = self.resolve_voice(voice)
+        specs = self.requests.specs(text, profile, language, sampling=sampling,
+                                    non_streaming_layout=non_streaming_layout, max_new_frames=max_new_frames, seed=seed)
         parts, generator = [], None
         for spec in specs:
-            _, request = self.build_request(spec)
+            _, request = self.requests.build(spec)
             if generator is not None:
                 request.generator = generator  # one random sequence across the segments of a long text
             generator = request.generator
             parts.append(generate_frames(self.talker, self.config, request).cpu())
         codes = torch.cat(parts)
-        return GenerationResult(codes=codes, audio=self._decode_for(voice, codes), sample_rate=self.sample_rate)
-
-    def segment_text(self, text: str) -> list[str]:
-        """The consecutive generations a complete text is spoken as: one, unless its token count exceeds what
-        one generation's frame budget covers; then whole sentences grouped under that limit."""
-        max_tokens = (self.generation_defaults.max_new_tokens - 1 - MIN_DEFAULT_FRAMES) // FRAMES_PER_TEXT_TOKEN
-        return group_segments(text, lambda t: len(self.tokenizer.encode(t)), max(1, max_tokens))
-
-    def _segment_specs(self, text, voice, language, sampling, non_streaming_layout, max_new_frames, seed):
-        texts = [text] if text is None or max_new_frames is not None else self.segment_text(text)
-        return [
-            self.request_spec(t, voice, language, sampling=sampling, non_streaming_layout=non_streaming_layout,
-                              max_new_frames=max_new_frames, seed=seed)
-            for t in texts
-        ]
-
-    # ---- streaming ----------------------------------------------------------------------------------------
-
-    def stream(
-        self,
-        text: str,
-        voice: VoiceProfile,
-        language: str = "Auto",
-        *,
-        sampling: SamplingParams | None = None,
-        chunk_frames: tuple[int, ...] = DEFAULT_CHUNK_FRAMES,
-        non_streaming_layout: bool | None = None,
-        max_new_frames: int | None = None,
-        seed: int | None = None,
-    ) -> Stream:
-        """Stream speech for a complete text, from asyncio: `async with tts.stream(...) as s: async for chunk in s`.
-
-        Same arguments as `generate`, plus `chunk_frames`: frames per chunk, the last size repeating (default
-        (1, 2, 4, 8): first audio after one 80 ms frame). The concatenated chunks equal `generate()`'s audio.
-        Validation errors raise here; errors during generation are raised by the iteration.
-
-        Raises:
-            RuntimeError: called outside a running event loop (use `stream_sync`).
-        """
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            raise RuntimeError("stream() needs a running event loop; from threads use stream_sync()") from None
-        _check_whole_text(text)
-        return self._submit(text, voice, language, sampling, chunk_frames, non_streaming_layout, max_new_frames,
-                            seed, loop)
-
-    def stream_sync(
-        self,
-        text: str,
-        voice: VoiceProfile,
-        language: str = "Auto",
-        *,
-        sampling: SamplingParams | None = None,
-        chunk_frames: tuple[int, ...] = DEFAULT_CHUNK_FRAMES,
-        non_streaming_layout: bool | None = None,
-        max_new_frames: int | None = None,
-        seed: int | None = None,
-    ) -> Stream:
-        """`stream` for threads: `with tts.stream_sync(...) as s: for chunk in s: ...` (blocking iteration)."""
-        _check_whole_text(text)
-        return self._submit(text, voice, language, sampling, chunk_frames, non_streaming_layout, max_new_frames,
-                            seed, None)
+        return GenerationResult(codes=codes, audio=self._decode_for(profile, codes), sample_rate=self.sample_rate)
 
     def open_stream(
         self,
-        voice: VoiceProfile | str,
+        text: str | None = None,
         *,
+        voice: VoiceProfile | str,
         language: str = "Auto",
         sampling: SamplingParams | None = None,
         chunk_frames: tuple[int, ...] = DEFAULT_CHUNK_FRAMES,
         non_streaming_layout: bool | None = None,
-        text: str | None = None,
-        seed: int | None = None,
         max_new_frames: int | None = None,
+        seed: int | None = None,
     ) -> Stream:
-        """Open a stream on the engine; the `TTSEngine` protocol entry point. Thread-safe.
+        """Stream speech; the `TTSEngine` protocol entry point. Thread-safe, never blocks on the engine.
 
-        Without `text`, feed it as it arrives (e.g. LLM tokens) and close the input:
+        With `text`, the whole text is spoken (same arguments as `generate`; the concatenated chunks equal its
+        audio). Without, feed text as it arrives (e.g. LLM tokens) and close the input:
 
-            s = tts.open_stream(voice, language="English")
+            s = tts.open_stream(voice="ryan", language="English")
             s.push_text("Sure, I can"); s.push_text(" help with that."); s.end_input()
-            async for chunk in s: ...        # (or `for chunk in s` outside asyncio)
+            async for chunk in s: ...        # or `for chunk in s` in a thread: either works, wherever s was made
 
-        Incremental text always uses the streaming (dual-track) layout; generation starts once a few tokens
-        are stable (a clause end, `Engine.start_tokens` tokens, or the end of input) and pauses, rather than
-        ending the speech, when the text runs out before `end_input()`. With `text` this is `stream` (inside
-        an event loop) or `stream_sync` (outside one).
+        Incremental text always uses the streaming (dual-track) layout; generation starts once a few tokens are
+        stable (a clause end, `Engine.start_tokens` tokens, or the end of input) and pauses, rather than ending
+        the speech, when the text runs out before `end_input()`. `chunk_frames`: frames per chunk, the last size
+        repeating (default (1, 2, 4, 8): first audio after one 80 ms frame). Validation errors raise here;
+        errors during generation are raised by the iteration.
         """
-        try:
-            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            loop = None
-        return self._submit(text, self.resolve_voice(voice), language, sampling, chunk_frames,
-                            non_streaming_layout, max_new_frames, seed, loop)
-
-    def resolve_voice(self, voice: VoiceProfile | str) -> VoiceProfile:
-        """A `VoiceProfile` from a profile, a name in `voice_library` (when one is attached) or a built-in
-        speaker name (CustomVoice).
-
-        Raises:
-            InvalidInputError: an unknown name, or not a voice.
-        """
-        if isinstance(voice, VoiceProfile):
-            return self._check_voice(voice)
-        if isinstance(voice, str):
-            if self.voice_library is not None:
-                return self.voice_library.resolve(voice)
-            if voice.lower() in self.config.talker.spk_id:
-                return self.speaker(voice)
-            known = f"built-in speakers: {', '.join(self.speakers)}" if self.speakers else "no built-in speakers"
-            raise InvalidInputError(f"unknown voice {voice!r}: this {self.model_type} checkpoint has {known}")
-        raise InvalidInputError(f"voice must be a VoiceProfile or a name, got {voice!r}")
+        if text is not None:
+            _check_whole_text(text)
+        sizes = check_chunk_frames(chunk_frames)
+        specs = self.requests.specs(text, self.resolve_voice(voice), language, sampling=sampling,
+                                    non_streaming_layout=non_streaming_layout, max_new_frames=max_new_frames, seed=seed)
+        return self.engine._submit(specs[0], sizes, more=specs[1:])
 
     def warmup(self) -> None:
         """Run a two-frame generation through the engine, so the first request pays no one-time costs
@@ -457,23 +320,23 @@ class Qwen3TTS:
         else:
             zeros = torch.zeros(self.talker.hidden_size)
             voice = VoiceProfile("clone_xvector", "base", hidden_size=self.talker.hidden_size, speaker_embedding=zeros)
-        with self.stream_sync("Hello.", voice, max_new_frames=2, seed=0) as stream:
+        with self.open_stream("Hello.", voice=voice, max_new_frames=2, seed=0) as stream:
             for _ in stream:
                 pass
 
     @property
     def engine(self) -> Engine:
-        """The streaming engine (started on first use)."""
+        """The streaming engine (started on first use, with `max_streams`)."""
         if self._engine is None:
-            self._engine = Engine(self, max_streams=self.max_streams)
+            self._engine = Engine(self.requests, max_streams=self.max_streams)
         return self._engine
 
     def stats(self) -> dict:
-        """Engine statistics: active/queued streams, steps, batch sizes seen, warm-voice work."""
+        """Engine statistics: active/queued streams, steps, batch sizes, host reads, warm voices."""
         return self.engine.stats()
 
     def close(self) -> None:
-        """Stop the engine thread (open streams are cancelled). Idempotent; the model stays usable offline."""
+        """Stop the engine threads (open streams are cancelled). Idempotent; the model stays usable offline."""
         if self._engine is not None:
             self._engine.close()
             self._engine = None
@@ -494,165 +357,19 @@ class Qwen3TTS:
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-    def _submit(self, text, voice, language, sampling, chunk_frames, non_streaming_layout, max_new_frames, seed,
-                loop) -> Stream:
-        sizes = check_chunk_frames(chunk_frames)
-        specs = self._segment_specs(text, voice, language, sampling, non_streaming_layout, max_new_frames, seed)
-        return self.engine.submit(specs[0], sizes, loop, more=specs[1:])
-
-    def default_max_frames(self, text: str) -> int:
-        """The runaway guard used when `max_new_frames` is None: 50 + 10 frames per text token, capped by
-        the checkpoint's `max_new_tokens` - 1 (what the official loop can produce)."""
-        return self.frame_budget(len(self.tokenizer.encode(text)))
-
-    def frame_budget(self, num_text_tokens: int) -> int:
-        """`default_max_frames` for a text of `num_text_tokens` tokens."""
-        cap = self.generation_defaults.max_new_tokens - 1
-        return min(cap, MIN_DEFAULT_FRAMES + FRAMES_PER_TEXT_TOKEN * num_text_tokens)
-
-    def prepare_request(
-        self,
-        text: str,
-        voice: VoiceProfile,
-        language: str = "Auto",
-        *,
-        sampling: SamplingParams | None = None,
-        non_streaming_layout: bool | None = None,
-        max_new_frames: int | None = None,
-        seed: int | None = None,
-    ) -> tuple[Prompt, RowRequest]:
-        """Validate a request and build its prompt and generation row."""
-        spec = self.request_spec(
-            text, voice, language, sampling=sampling, non_streaming_layout=non_streaming_layout,
-            max_new_frames=max_new_frames, seed=seed,
-        )
-        return self.build_request(spec)
-
-    def request_spec(
-        self,
-        text: str | None,
-        voice: VoiceProfile,
-        language: str = "Auto",
-        *,
-        sampling: SamplingParams | None = None,
-        non_streaming_layout: bool | None = None,
-        max_new_frames: int | None = None,
-        seed: int | None = None,
-    ) -> RequestSpec:
-        """Validate a request without touching the model (cheap; safe on an event loop). `text=None` is an
-        incremental request (text pushed later; streaming layout)."""
-        voice = self._check_voice(voice)
-        text_ids = None if text is None else self.tokenizer.assistant_ids(text)
-        language_id = self._language_id(language, voice)
-        if text is None:
-            if non_streaming_layout:
-                raise InvalidInputError(
-                    "incremental text (open_stream without text) always uses the streaming layout; "
-                    "pass non_streaming_layout=None/False, or give the whole text"
-                )
-            non_streaming_layout = False
-        elif non_streaming_layout is None:
-            non_streaming_layout = voice.kind in ("speaker", "design")
-        params = (sampling or SamplingParams()).resolve(self.generation_defaults)
-        auto = max_new_frames is None
-        if auto:
-            max_new_frames = self.frame_budget(0 if text_ids is None else len(text_ids) - 8)
-        elif isinstance(max_new_frames, bool) or int(max_new_frames) != max_new_frames or max_new_frames < 1:
-            raise InvalidInputError(f"max_new_frames={max_new_frames!r}; it must be a positive int or None")
-        if seed is not None and (isinstance(seed, bool) or int(seed) != seed):
-            raise InvalidInputError(f"seed={seed!r}; it must be an int or None")
-        return RequestSpec(
-            voice=voice,
-            text_ids=text_ids,
-            language_id=language_id,
-            non_streaming_layout=bool(non_streaming_layout),
-            params=params,
-            max_frames=int(max_new_frames),
-            seed=None if seed is None else int(seed),
-            max_frames_auto=auto,
-        )
-
-    def build_request(self, spec: RequestSpec) -> tuple[Prompt, RowRequest]:
-        """The prompt rows and generation row of a validated request (runs the embeddings)."""
-        generator = None
-        if spec.seed is not None:
-            generator = torch.Generator(device=self.device).manual_seed(spec.seed)
-        with torch.inference_mode():
-            prompt = build_prompt(
-                self.talker,
-                self.config,
-                spec.text_ids.to(self.device),
-                self._prompt_voice(spec.voice),
-                spec.language_id,
-                spec.non_streaming_layout,
-            )
-        return prompt, RowRequest(prompt=prompt, params=spec.params, max_frames=spec.max_frames, generator=generator)
-
     # ---- internals --------------------------------------------------------------------------------------
 
     def _require(self, model_type: str, what: str) -> None:
         if self.model_type != model_type:
-            kinds = {"base": "Base", "custom_voice": "CustomVoice", "voice_design": "VoiceDesign"}
-            hint = {
-                "base": "clone_voice()",
-                "custom_voice": "speaker(name)",
-                "voice_design": "design_voice(description)",
-            }[self.model_type]
             raise UnsupportedError(
-                f"{what}() needs a {kinds[model_type]} checkpoint; this one is {kinds[self.model_type]} "
-                f"({self.folder.name}); make its voices with {hint}"
+                f"{what}() needs a {_KINDS[model_type]} checkpoint; this one is {_KINDS[self.model_type]} "
+                f"({self.folder.name}); make its voices with {_MAKERS[self.model_type]}"
             )
 
     def _embed(self, wav_24k: np.ndarray) -> Tensor:
         assert self.speaker_encoder is not None
         x = torch.from_numpy(np.ascontiguousarray(wav_24k)).to(self.device)
         return self.speaker_encoder.embed(x).to(torch.float32).cpu()
-
-    def _check_voice(self, voice: VoiceProfile) -> VoiceProfile:
-        if not isinstance(voice, VoiceProfile):
-            raise InvalidInputError(
-                f"voice must be a VoiceProfile (from clone_voice, speaker or design_voice), got {voice!r}"
-            )
-        if voice.model_type != self.model_type:
-            raise InvalidInputError(
-                f"{voice!r} was made for a {voice.model_type} checkpoint; this one is {self.model_type}"
-            )
-        if voice.hidden_size is not None and voice.hidden_size != self.talker.hidden_size:
-            raise InvalidInputError(
-                f"{voice!r} was made with a model of width {voice.hidden_size}; this one has "
-                f"{self.talker.hidden_size} (clone it again with this model)"
-            )
-        return voice
-
-    def _language_id(self, language: str, voice: VoiceProfile) -> int | None:
-        key = str(language).lower()
-        if key not in self.languages:
-            raise InvalidInputError(f"unknown language {language!r}; accepted: {', '.join(self.languages)}")
-        tc = self.config.talker
-        language_id = None if key == "auto" else tc.codec_language_id[key]
-        if voice.kind == "speaker" and key in ("chinese", "auto"):
-            dialect = tc.spk_is_dialect.get(voice.speaker or "", False)
-            if dialect:
-                language_id = tc.codec_language_id[str(dialect)]
-        return language_id
-
-    def _prompt_voice(self, voice: VoiceProfile) -> PromptVoice:
-        dev = self.device
-        speaker_row = None
-        if voice.kind == "speaker":
-            spk = torch.tensor(self.config.talker.spk_id[voice.speaker], device=dev)
-            with torch.inference_mode():
-                speaker_row = self.talker.codec_rows(spk)
-        elif voice.speaker_embedding is not None:
-            speaker_row = voice.speaker_embedding.to(dev, self.dtype)
-        instruct_ids = None
-        if voice.instruct:
-            instruct_ids = self.tokenizer.instruct_ids(voice.instruct).to(dev)
-        ref_ids = ref_codes = None
-        if voice.kind == "clone_icl":
-            ref_ids = self.tokenizer.ref_ids(voice.ref_text).to(dev)
-            ref_codes = voice.ref_codes.to(dev)
-        return PromptVoice(speaker_row=speaker_row, instruct_ids=instruct_ids, ref_ids=ref_ids, ref_codes=ref_codes)
 
     def _decode_for(self, voice: VoiceProfile, codes: Tensor) -> np.ndarray:
         """Audio of generated codes. ICL clones decode reference + generated codes together and drop the
@@ -667,23 +384,9 @@ class Qwen3TTS:
 
 
 def _check_whole_text(text: object) -> None:
-    """`generate`, `stream` and `stream_sync` speak a whole text (None would open an incremental request)."""
+    """`generate` and `open_stream(text)` speak a whole text (`open_stream()` without one is incremental)."""
     if not isinstance(text, str):
         raise InvalidInputError(
             f"text={text!r}; give the text to say as a non-empty string (for text that arrives in pieces, "
             "use open_stream() without text and push_text())"
-        )
-
-
-def _check_no_stray_keys(weights: Path, *, has_speaker_encoder: bool) -> None:
-    """Every tensor of model.safetensors belongs to the talker or (Base) the speaker encoder."""
-    from .errors import CheckpointError
-    from .model.checkpoint import checkpoint_keys
-
-    allowed = ("talker.", "speaker_encoder.") if has_speaker_encoder else ("talker.",)
-    stray = [k for k in checkpoint_keys(weights) if not k.startswith(allowed)]
-    if stray:
-        raise CheckpointError(
-            f"{weights} has {len(stray)} tensor(s) outside {' and '.join(allowed)}, e.g. {stray[0]}: "
-            "it does not match its config.json (a Base checkpoint has speaker_encoder.*, others do not)"
         )

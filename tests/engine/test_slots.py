@@ -32,9 +32,9 @@ def within(seconds: float, fn):
 def test_a_stream_waiting_for_text_holds_no_slot(one_slot):
     tts = one_slot
     voice = tts.speaker("ryan")
-    idle = tts.open_stream(voice, language="English")  # an open websocket that has sent nothing yet
+    idle = tts.open_stream(voice=voice, language="English")  # an open websocket that has sent nothing yet
 
-    chunks = within(120, lambda: list(tts.stream_sync("Hello there.", voice, max_new_frames=6, seed=0)))
+    chunks = within(120, lambda: list(tts.open_stream("Hello there.", voice=voice, max_new_frames=6, seed=0)))
 
     assert sum(c.num_frames for c in chunks) == 6
     idle.push_text("Now I have something to say.")
@@ -45,9 +45,9 @@ def test_a_stream_waiting_for_text_holds_no_slot(one_slot):
 def test_cancelled_queued_streams_leave_the_queue_at_once(one_slot):
     tts = one_slot
     voice = tts.speaker("ryan")
-    busy = tts.stream_sync("A long answer that keeps the only slot busy for a while.", voice, max_new_frames=400)
+    busy = tts.open_stream("A long answer that keeps the only slot busy for a while.", voice=voice, max_new_frames=400)
     next(busy)
-    queued = [tts.stream_sync("Hello.", voice, max_new_frames=4) for _ in range(5)]
+    queued = [tts.open_stream("Hello.", voice=voice, max_new_frames=4) for _ in range(5)]
     assert tts.stats()["queued_streams"] == 5
 
     for stream in queued:

@@ -22,8 +22,9 @@ def three_slots(tts) -> tuple[Slots, list[Generation]]:
     gens = []
     for text, speaker, layout in [("Hello there.", "ryan", False), ("Good morning to you.", "eric", True),
                                   ("Thanks!", "ryan", False)]:
-        _, request = tts.prepare_request(text, tts.speaker(speaker), "English", sampling=SamplingParams.greedy(),
-                                         non_streaming_layout=layout, max_new_frames=8)
+        spec = tts.requests.spec(text, tts.speaker(speaker), "English", sampling=SamplingParams.greedy(),
+                                 non_streaming_layout=layout, max_new_frames=8)
+        _, request = tts.requests.build(spec)
         gen = Generation(request, slots.acquire(request.params, None, 3), trailing=list(request.prompt.trailing))
         prefill(tts.talker, tts.config, slots, gen)
         gens.append(gen)
@@ -61,7 +62,7 @@ def test_the_step_traces_whole_and_gives_the_untraced_codes(tts):
 
 def test_the_engine_reads_the_device_once_per_step(tts):
     voice = tts.speaker("ryan")
-    with tts.stream_sync("Hello there, how are you?", voice, max_new_frames=12, chunk_frames=(1, 4), seed=0) as s:
+    with tts.open_stream("Hello there, how are you?", voice=voice, max_new_frames=12, chunk_frames=(1, 4), seed=0) as s:
         chunks = list(s)
 
     stats = tts.stats()

@@ -57,11 +57,11 @@ async def engine_pcm(engine, text: str, *, incremental: bool) -> bytes:
     voice = engine.resolve_voice("ryan")
     args = dict(language="English", sampling=SamplingParams.greedy(), max_new_frames=FRAMES)
     if incremental:
-        stream = engine.open_stream(voice, **args)
+        stream = engine.open_stream(voice=voice, **args)
         stream.push_text(text)
         stream.end_input()
     else:
-        stream = engine.open_stream(voice, text=text, **args)
+        stream = engine.open_stream(voice=voice, text=text, **args)
     audio = np.concatenate([chunk.audio async for chunk in stream])
     return to_pcm16(audio).tobytes()
 
@@ -95,7 +95,7 @@ class SpyEngine:
         self.opens += 1
         if self.opens <= self.fail_opens:
             raise self.fail_with
-        stream = self.engine.open_stream(voice, **kwargs)
+        stream = self.engine.open_stream(voice=voice, **kwargs)
         real_cancel = stream.cancel
 
         def cancel() -> None:
@@ -166,8 +166,13 @@ async def test_synthesize_collect_equals_the_engine_greedy_output(engine):
     frame = await t.synthesize(TEXT).collect()
     assert (frame.sample_rate, frame.num_channels) == (24000, 1)
     assert bytes(frame.data) == await engine_pcm(engine, TEXT, incremental=False)
-    offline = engine.generate(TEXT, engine.resolve_voice("ryan"), "English", sampling=SamplingParams.greedy(),
-                              max_new_frames=FRAMES)
+    offline = engine.generate(
+        TEXT,
+        voice=engine.resolve_voice("ryan"),
+        language="English",
+        sampling=SamplingParams.greedy(),
+        max_new_frames=FRAMES,
+    )
     got = np.frombuffer(bytes(frame.data), dtype=np.int16).astype(np.int32)
     assert np.abs(got - to_pcm16(offline.audio)).max() <= 1  # streamed decode == offline, to float rounding
     await t.aclose()

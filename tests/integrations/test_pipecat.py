@@ -144,7 +144,7 @@ class RecordingEngine:
         return self.inner.sample_rate
 
     def open_stream(self, voice, **kwargs):
-        stream = self.inner.open_stream(voice, **kwargs)
+        stream = self.inner.open_stream(voice=voice, **kwargs)
         rec = {"voice": voice, "stream": stream, "pushed": [], **kwargs}
         push = stream.push_text
 
@@ -310,8 +310,8 @@ first_audio = audio_at_least(1e-9)
 
 def engine_output(tts: Qwen3TTS, text: str, sample_rate: int, max_new_frames: int) -> np.ndarray:
     """The engine's own greedy speech for `text`, resampled to `sample_rate` in one go, as int16."""
-    with tts.stream_sync(
-        text, tts.speaker("ryan"), sampling=SamplingParams.greedy(), max_new_frames=max_new_frames
+    with tts.open_stream(
+        text, voice=tts.speaker("ryan"), sampling=SamplingParams.greedy(), max_new_frames=max_new_frames
     ) as stream:
         audio = np.concatenate([chunk.audio for chunk in stream])
     resampler = StreamResampler(24000, sample_rate)

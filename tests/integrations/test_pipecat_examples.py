@@ -62,7 +62,7 @@ def twilio_start(stream_sid: str) -> list[str]:
 
 async def expected_ulaw(tts: Qwen3TTS) -> bytes:
     """The engine's greedy speech of the greeting, as the service asks for it in token mode, in mu-law."""
-    async with tts.open_stream("ryan", sampling=SamplingParams.greedy(), max_new_frames=FRAMES) as stream:
+    async with tts.open_stream(voice="ryan", sampling=SamplingParams.greedy(), max_new_frames=FRAMES) as stream:
         stream.push_text(GREETING)
         stream.end_input()
         samples = np.concatenate([chunk.audio async for chunk in stream])

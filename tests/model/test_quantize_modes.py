@@ -55,8 +55,8 @@ def test_clones_speak_in_every_mode(golden_models):
         tts = golden_models("base", quantize=mode)
         wav = (np.sin(np.arange(48000) * 0.05) * 0.3).astype(np.float32)
         voice = tts.clone_voice((wav, 24000), x_vector_only=True)
-        out = tts.generate("Hello there.", voice, sampling=SamplingParams.greedy(), max_new_frames=6)
-        with tts.stream_sync("Hello there.", voice, sampling=SamplingParams.greedy(), max_new_frames=6) as s:
+        out = tts.generate("Hello there.", voice=voice, sampling=SamplingParams.greedy(), max_new_frames=6)
+        with tts.open_stream("Hello there.", voice=voice, sampling=SamplingParams.greedy(), max_new_frames=6) as s:
             assert torch.equal(torch.cat([c.codes for c in s]), out.codes)
 
 
@@ -64,12 +64,12 @@ def test_quantized_loads_leave_float32_results_alone(golden):
     folder = golden / "tiny" / "custom_voice"
     kwargs = dict(max_new_frames=10, sampling=SamplingParams.greedy())
     before = Qwen3TTS.from_pretrained(folder)
-    first = before.generate(TEXTS[0], before.speaker("ryan"), **kwargs)
+    first = before.generate(TEXTS[0], voice=before.speaker("ryan"), **kwargs)
     for mode in KERNELS:
         other = Qwen3TTS.from_pretrained(folder, quantize=mode)
-        other.generate(TEXTS[0], other.speaker("ryan"), **kwargs)
+        other.generate(TEXTS[0], voice=other.speaker("ryan"), **kwargs)
     after = Qwen3TTS.from_pretrained(folder)
-    second = after.generate(TEXTS[0], after.speaker("ryan"), **kwargs)
+    second = after.generate(TEXTS[0], voice=after.speaker("ryan"), **kwargs)
     assert torch.equal(first.codes, second.codes) and np.array_equal(first.audio, second.audio)
 
 

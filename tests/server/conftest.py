@@ -131,8 +131,14 @@ def reference_audio(tts: Qwen3TTS, text: str, voice: str = "ryan", *, max_frames
                     non_streaming_layout: bool | None = None, profile=None) -> np.ndarray:
     """The engine's greedy output for a request (streamed in-process, alone), float32 at 24 kHz."""
     profile = profile if profile is not None else tts.speaker(voice)
-    with tts.stream_sync(text, profile, language, sampling=SamplingParams.greedy(), max_new_frames=max_frames,
-                         non_streaming_layout=non_streaming_layout) as stream:
+    with tts.open_stream(
+        text,
+        voice=profile,
+        language=language,
+        sampling=SamplingParams.greedy(),
+        max_new_frames=max_frames,
+        non_streaming_layout=non_streaming_layout,
+    ) as stream:
         return np.concatenate([chunk.audio for chunk in stream])
 
 

@@ -31,14 +31,14 @@ async def test_pipecat_style_incremental_usage(server, engine):
     await asyncio.to_thread(engine.warmup)
     voice = await asyncio.to_thread(engine.resolve_voice, "ryan")
     assert isinstance(voice, RemoteVoice) and (voice.kind, voice.name) == ("speaker", "ryan")
-    stream = engine.open_stream(voice, language="English", sampling=SamplingParams.greedy(),
+    stream = engine.open_stream(voice=voice, language="English", sampling=SamplingParams.greedy(),
                                 max_new_frames=12)
     for fragment in FRAGMENTS:
         stream.push_text(fragment)
     stream.end_input()
     chunks = [chunk async for chunk in stream]
 
-    local = server.tts.open_stream("ryan", language="English", sampling=SamplingParams.greedy(),
+    local = server.tts.open_stream(voice="ryan", language="English", sampling=SamplingParams.greedy(),
                                    max_new_frames=12)
     for fragment in FRAGMENTS:
         local.push_text(fragment)
@@ -57,7 +57,7 @@ async def test_pipecat_style_incremental_usage(server, engine):
 
 def test_whole_text_from_a_thread(server, engine):
     """Outside an event loop the stream is iterated with `for`, like Qwen3TTS.stream_sync."""
-    stream = engine.open_stream("eric", text="Hello there.", sampling=SamplingParams.greedy(),
+    stream = engine.open_stream(voice="eric", text="Hello there.", sampling=SamplingParams.greedy(),
                                 max_new_frames=8)
     audio = np.concatenate([chunk.audio for chunk in stream])
     assert np.array_equal(audio, reference_audio(server.tts, "Hello there.", "eric", max_frames=8))
@@ -66,7 +66,7 @@ def test_whole_text_from_a_thread(server, engine):
 
 
 async def test_cancel_frees_the_server_slot(server, engine):
-    stream = engine.open_stream("ryan", max_new_frames=400, chunk_frames=(1,))
+    stream = engine.open_stream(voice="ryan", max_new_frames=400, chunk_frames=(1,))
     stream.push_text("This is a long sentence that would go on for a while")
     first = await anext(stream)
     assert first.num_frames == 1 and not first.is_last
@@ -79,27 +79,27 @@ async def test_cancel_frees_the_server_slot(server, engine):
 async def test_refusals_raise(server, engine):
     with pytest.raises(InvalidInputError, match="no voice named 'nobody'"):
         await asyncio.to_thread(engine.resolve_voice, "nobody")
-    stream = engine.open_stream("nobody", text="Hi.")
+    stream = engine.open_stream(voice="nobody", text="Hi.")
     with pytest.raises(InvalidInputError, match="unknown voice 'nobody'"):
         await anext(stream)
-    stream = engine.open_stream("ryan", language="Klingon", text="Hi.")
+    stream = engine.open_stream(voice="ryan", language="Klingon", text="Hi.")
     with pytest.raises(InvalidInputError, match="language='Klingon'"):
         await anext(stream)
     unreachable = RemoteEngine("http://127.0.0.1:9")
-    stream = unreachable.open_stream("ryan", text="Hi.")
+    stream = unreachable.open_stream(voice="ryan", text="Hi.")
     with pytest.raises(RemoteEngineError, match="cannot stream"):
         await anext(stream)
     with pytest.raises(RemoteEngineError, match="cannot reach"):
         await asyncio.to_thread(unreachable.stats)
     await unreachable.aclose()
     with pytest.raises(RuntimeError, match="closed"):
-        unreachable.open_stream("ryan")
+        unreachable.open_stream(voice="ryan")
 
 
 async def test_wrong_key_and_capacity_are_remote_engine_errors(strict):
     wrong = RemoteEngine(strict.url, api_key="wrong")
     with pytest.raises(RemoteEngineError) as refused:
-        await anext(wrong.open_stream("ryan", text="Hi."))
+        await anext(wrong.open_stream(voice="ryan", text="Hi."))
     assert refused.value.status == 401
     with pytest.raises(RemoteEngineError) as refused:
         await asyncio.to_thread(wrong.resolve_voice, "ryan")

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from qwen3tts_realtime import Qwen3TTS
+from qwen3tts_realtime import Qwen3TTS, VoiceLibrary
 from qwen3tts_realtime.audio import to_pcm16
 from qwen3tts_realtime.server import ServerConfig
 
@@ -56,7 +56,7 @@ def test_clone_list_use_and_remove(base, ref_wav):
         first = c.post("/v1/audio/speech", json={**body, "stream": False})
         second = c.post("/v1/audio/speech", json={**body, "stream": False})
         assert (first.headers["x-voice-cache"], second.headers["x-voice-cache"]) == ("miss", "hit")
-        profile = base.tts.voice_library.get("anna")
+        profile = VoiceLibrary(base.tts, base.config.voice_dir).get("anna")
         expected = to_pcm16(reference_audio(base.tts, "Hello there.", max_frames=8, profile=profile))
         assert np.array_equal(np.frombuffer(second.content, "<i2"), expected)
 

@@ -152,18 +152,15 @@ def test_the_memory_cache_is_bounded(base_tts, voice_dir, ref_wav):
     assert lib.get("v0").ref_text == "Transcript number 0."  # evicted from memory, loaded from disk
 
 
-def test_an_attached_library_resolves_names_for_the_engine(custom_tts, voice_dir):
-    """`tts.voice_library = lib` makes library names work everywhere a voice name is taken (open_stream, the
-    integrations' `voice=`)."""
-    from qwen3tts_realtime import VoiceLibrary
+def test_the_model_resolves_names_of_its_own_library(golden, voice_dir):
+    """`from_pretrained(voice_dir=...)`: that library's names work wherever a voice is taken (generate,
+    open_stream, the integrations' `voice=`), beside the built-in speakers."""
+    from qwen3tts_realtime import Qwen3TTS
 
-    lib = VoiceLibrary(custom_tts)
-    lib.add("support", custom_tts.speaker("eric"))
-    custom_tts.voice_library = lib
-    try:
-        assert custom_tts.resolve_voice("support").speaker == "eric"
-        with custom_tts.open_stream("support", text="Hi.", max_new_frames=2, seed=0) as stream:
+    with Qwen3TTS.from_pretrained(golden / "tiny" / "custom_voice", voice_dir=voice_dir) as tts:
+        tts.voices.add("support", tts.speaker("eric"))
+        assert tts.resolve_voice("support").speaker == "eric"
+        with tts.open_stream("Hi.", voice="support", max_new_frames=2, seed=0) as stream:
             assert list(stream)[-1].is_last
-        assert custom_tts.resolve_voice("ryan").speaker == "ryan"
-    finally:
-        custom_tts.voice_library = None
+        assert tts.generate("Hi.", voice="support", max_new_frames=2, seed=0).codes.shape[0] == 2
+        assert tts.resolve_voice("ryan").speaker == "ryan"

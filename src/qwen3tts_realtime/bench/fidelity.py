@@ -93,9 +93,9 @@ def fidelity(
 def teacher_forced_logits(tts: Qwen3TTS, case: FidelityCase, frames: Tensor) -> tuple[Tensor, Tensor]:
     """Float32 logits of `tts` reading `frames` [T, 16]: talker [T, vocab] (group 0 of each frame) and code
     predictor [T, 15, 2048] (groups 1..15)."""
-    spec = tts.request_spec(case.text, _voice(tts, case.voice), sampling=SamplingParams.greedy(),
-                            max_new_frames=case.frames)
-    prompt, _ = tts.build_request(spec)
+    spec = tts.requests.spec(case.text, _voice(tts, case.voice), sampling=SamplingParams.greedy(),
+                             max_new_frames=case.frames)
+    prompt, _ = tts.requests.build(spec)
     talker, count = tts.talker, frames.shape[0]
     frames = frames.to(tts.device)
     trailing = prompt.trailing
@@ -116,7 +116,7 @@ def teacher_forced_logits(tts: Qwen3TTS, case: FidelityCase, frames: Tensor) -> 
 
 def _free_run(tts: Qwen3TTS, case: FidelityCase) -> Tensor:
     sampling = SamplingParams(do_sample=False, subtalker_dosample=False, min_new_frames=case.frames)
-    return tts.generate(case.text, _voice(tts, case.voice), sampling=sampling, max_new_frames=case.frames).codes
+    return tts.generate(case.text, voice=_voice(tts, case.voice), sampling=sampling, max_new_frames=case.frames).codes
 
 
 def _argmax_group0(tts: Qwen3TTS, logits: Tensor, frames: Tensor) -> Tensor:

@@ -105,10 +105,10 @@ def run_wave(
             barrier.wait()
             t0 = time.perf_counter()
             if llm_rate is None:
-                stream = tts.stream_sync(text, voice, sampling=GREEDY, non_streaming_layout=False,
+                stream = tts.open_stream(text, voice=voice, sampling=GREEDY, non_streaming_layout=False,
                                          max_new_frames=frames)
             else:
-                stream = tts.open_stream(voice, sampling=GREEDY, max_new_frames=frames)
+                stream = tts.open_stream(voice=voice, sampling=GREEDY, max_new_frames=frames)
                 threading.Thread(target=_feed_words, args=(stream, text, llm_rate), daemon=True).start()
             with stream:
                 for chunk in stream:
@@ -178,12 +178,12 @@ def streaming_vs_offline(tts: Qwen3TTS, voice: VoiceProfile, frames: int, pairs:
     offline_runs, stream_runs = [], []
     for _ in range(pairs):
         t = time.perf_counter()
-        offline = tts.generate(text, voice, **kwargs)
+        offline = tts.generate(text, voice=voice, **kwargs)
         offline_runs.append(time.perf_counter() - t)
         before = tts.stats()["time_s"]
         t = time.perf_counter()
         first_s, samples = None, 0
-        with tts.stream_sync(text, voice, **kwargs) as stream:
+        with tts.open_stream(text, voice=voice, **kwargs) as stream:
             for chunk in stream:
                 if first_s is None:
                     first_s = time.perf_counter() - t
@@ -219,7 +219,7 @@ def barge_in(tts: Qwen3TTS, voice: VoiceProfile, trials: int, background: int) -
     cancel to last chunk: from `cancel()` until the consumer's iteration ends (the listener hears nothing
     more); cancel to slot free: until the engine has dropped the stream (its memory and slot are free).
     """
-    others = [tts.stream_sync(TEXTS[i % len(TEXTS)], voice, sampling=GREEDY, max_new_frames=400)
+    others = [tts.open_stream(TEXTS[i % len(TEXTS)], voice=voice, sampling=GREEDY, max_new_frames=400)
               for i in range(background)]
     drains = [threading.Thread(target=lambda s=s: [None for _ in s], daemon=True) for s in others]
     for d in drains:
@@ -227,7 +227,7 @@ def barge_in(tts: Qwen3TTS, voice: VoiceProfile, trials: int, background: int) -
     to_last, to_free, after_cancel = [], [], 0
     try:
         for k in range(trials):
-            stream = tts.stream_sync(TEXTS[k % len(TEXTS)], voice, sampling=GREEDY, max_new_frames=200)
+            stream = tts.open_stream(TEXTS[k % len(TEXTS)], voice=voice, sampling=GREEDY, max_new_frames=200)
             second = threading.Event()
             ended: list[float] = []
             late: list[int] = []
@@ -344,7 +344,7 @@ def memory_over_long_text(tts: Qwen3TTS, voice: VoiceProfile, seconds: float) ->
     samples: list[tuple[float, int]] = [(0.0, rss_bytes())]
     audio = 0
     t = time.perf_counter()
-    with tts.stream_sync(long_text(tts, frames), voice, sampling=GREEDY, max_new_frames=frames,
+    with tts.open_stream(long_text(tts, frames), voice=voice, sampling=GREEDY, max_new_frames=frames,
                          non_streaming_layout=False,
                          chunk_frames=(1, 2, 4, 8, 12)) as stream:
         for chunk in stream:

@@ -28,7 +28,7 @@ import time
 import weakref
 from collections import Counter, deque
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -41,14 +41,13 @@ from ..model.transformer import KVCache
 from .generation import NON_FINITE, Generation, advance, predict, prefill
 from .host_reads import counting, host_copy
 from .omp import release_omp_workers
+from .request import Requests, RequestSpec
 from .slots import Slots
 from .stream import AudioChunk, Channel, Stream
 from .text_feed import PendingText, TextFeed
+from .warm import DEFAULT_WARM_VOICES, WarmVoices
 
 if TYPE_CHECKING:
-    import asyncio
-
-    from ..tts import Qwen3TTS, RequestSpec
     from ..voices.profile import VoiceProfile
 
 __all__ = ["Engine", "DEFAULT_CHUNK_FRAMES", "check_chunk_frames"]
@@ -56,8 +55,6 @@ __all__ = ["Engine", "DEFAULT_CHUNK_FRAMES", "check_chunk_frames"]
 log = logging.getLogger("qwen3tts_realtime.engine")
 
 DEFAULT_CHUNK_FRAMES: tuple[int, ...] = (1, 2, 4, 8)  # first audio after one 80 ms frame, then growing
-ROLE_IDS = (151644, 77091, 198)  # "<|im_start|>assistant\n": prefix rows are voice-only when the text starts so
-END_IDS = (151645, 198, 151644, 77091, 198)  # "<|im_end|>\n<|im_start|>assistant\n"
 DEFAULT_START_TOKENS = 4  # incremental text: committed tokens before generation starts (absent a clause end)
 
 
@@ -114,25 +111,22 @@ def _close_at_exit(engine_ref: weakref.ref[Engine]) -> None:
         engine.close()
 
 
-class _WarmVoices:
-    """Per-voice constants computed once: talker prefix KV per language, primed decoder state (ICL)."""
-
-    def __init__(self) -> None:
-        self.prefixes: weakref.WeakKeyDictionary[VoiceProfile, dict[int | None, KVCache]] = (
-            weakref.WeakKeyDictionary()
-        )
-        self.decoders: weakref.WeakKeyDictionary[VoiceProfile, CodecDecoderState] = weakref.WeakKeyDictionary()
-
-
 class Engine:
-    """The streaming engine of one `Qwen3TTS`. Create streams with `submit`; `close()` stops the thread."""
+    """The streaming engine of one loaded model (its `Requests` and their `Runtime`). Create streams with
+    `_submit` (through `Qwen3TTS.open_stream`); `close()` stops the threads."""
 
     def __init__(
-        self, tts: Qwen3TTS, *, max_streams: int = 16, start_tokens: int = DEFAULT_START_TOKENS
+        self,
+        requests: Requests,
+        *,
+        max_streams: int = 16,
+        start_tokens: int = DEFAULT_START_TOKENS,
+        warm_voices: int = DEFAULT_WARM_VOICES,
     ) -> None:
         if max_streams < 1:
             raise InvalidInputError(f"max_streams={max_streams!r}; it must be >= 1")
-        self.tts = tts
+        self.requests = requests
+        self.runtime = requests.runtime
         self.max_streams = max_streams
         self.start_tokens = start_tokens
         self._cond = threading.Condition()
@@ -143,34 +137,31 @@ class Engine:
         self._exit_hook: partial[None] | None = None  # closes this engine at interpreter exit (see _ensure_thread)
         self._text_feed = TextFeed(self._wake)
         self._slots: Slots | None = None
-        self._warm = _WarmVoices()
+        self._warm = WarmVoices(warm_voices)
         self._steps = 0
         self._batch_sizes: Counter[int] = Counter()
         self._decode_batch_sizes: Counter[int] = Counter()
         self._host_reads: Counter[str] = Counter()
         self._isolated_failures = 0
-        self._prefix_computations = 0
-        self._decoder_primings = 0
         self._timings: dict[str, float] = {}  # wall seconds by stage, since start
 
     # ---- caller side ------------------------------------------------------------------------------------
 
-    def submit(
+    def _submit(
         self,
         spec: RequestSpec,
         chunk_frames: tuple[int, ...],
-        loop: asyncio.AbstractEventLoop | None,
         more: list[RequestSpec] | tuple[RequestSpec, ...] = (),
     ) -> Stream:
-        """Queue a validated request; returns its handle (asyncio-bound when `loop` is given).
+        """Queue a validated request; returns its handle.
 
         A spec without `text_ids` is incremental: its text comes through `Stream.push_text`/`end_input`.
         `more`: further segments of a long text, generated one after another into the same stream.
         """
-        channel = Channel(loop)
+        channel = Channel()
         job = _Job(spec=spec, chunk_frames=chunk_frames, channel=channel, segments=list(more))
         if spec.text_ids is None:
-            job.text = PendingText(self.tts.tokenizer.backend, self._text_feed)
+            job.text = PendingText(self.runtime.tokenizer.backend, self._text_feed)
         with self._cond:
             if self._closed:
                 raise RuntimeError("the engine is closed")
@@ -196,8 +187,9 @@ class Engine:
                 "host_reads_per_step": self._host_reads["step"] / steps if steps else 0.0,
                 "isolated_failures": self._isolated_failures,
                 "tokenized_chars": self._text_feed.tokenized_chars,
-                "voice_prefix_computations": self._prefix_computations,
-                "decoder_primings": self._decoder_primings,
+                "warm_voices": self._warm.stats(),
+                "voice_prefix_computations": self._warm.prefix_computations,
+                "decoder_primings": self._warm.decoder_primings,
                 "time_s": dict(self._timings),
             }
 
@@ -312,13 +304,13 @@ class Engine:
             return False
         voice = job.spec.voice
         if voice.kind == "clone_icl":
-            ref_tokens = len(self.tts.tokenizer.ref_ids(voice.ref_text)) - 5
+            ref_tokens = self.requests.ref_text_tokens(voice)
             return ref_tokens + len(committed) > voice.ref_codes.shape[0] + 1
         return job.clause_ended or len(committed) >= self.start_tokens
 
     def _slots_for(self) -> Slots:
         if self._slots is None:
-            self._slots = Slots(self.tts.talker)
+            self._slots = Slots(self.runtime.talker)
         return self._slots
 
     def _start(self, job: _Job, generator: torch.Generator | None = None) -> bool:
@@ -329,17 +321,18 @@ class Engine:
             return False
         slots = self._slots_for()
         try:
-            tts, spec = self.tts, job.spec
+            rt, spec = self.runtime, job.spec
             if job.text is not None:
-                spec = self._incremental_spec(job)
+                spec = self.requests.incremental(spec, job.committed)
             t0 = time.perf_counter()
-            prompt, request = tts.build_request(spec)
+            prompt, request = self.requests.build(spec)
             self._timings["prompt"] = self._timings.get("prompt", 0.0) + time.perf_counter() - t0
             if generator is not None:
                 request.generator = generator
+            warm = self._warm.entry(spec.voice)
             prefix = None
-            if tuple(spec.text_ids[:3].tolist()) == ROLE_IDS:
-                prefix = self._voice_prefix(spec.voice, spec.language_id, prompt.rows[: prompt.voice_prefix_len])
+            if self.requests.starts_with_role(spec):
+                prefix = self._voice_prefix(warm, spec.language_id, prompt.rows[: prompt.voice_prefix_len])
             slot = slots.acquire(request.params, request.generator, self.max_streams)
             gen = Generation(request, slot, trailing=list(prompt.trailing.unbind(0)))
             job.gen = gen
@@ -347,9 +340,9 @@ class Engine:
                 gen.trailing.pop()  # the end-of-text row comes when the input ends
                 gen.text_closed = False
             t0 = time.perf_counter()
-            prefill(tts.talker, tts.config, slots, gen, prefix)
+            prefill(rt.talker, rt.config, slots, gen, prefix)
             self._timings["prefill"] = self._timings.get("prefill", 0.0) + time.perf_counter() - t0
-            job.decoder_state = self._decoder_state(spec.voice)
+            job.decoder_state = self._decoder_state(warm, spec.voice)
             if gen.done:  # ended before its first frame (min_new_frames=0)
                 self._deliver(job, self._chunk(job, _no_audio(), torch.zeros(0, 16, dtype=torch.long), True))
         except Exception as e:  # delivered to this stream's consumer; the engine goes on
@@ -367,28 +360,17 @@ class Engine:
         if self._start(job, generator):
             job.decoder_state = state
 
-    def _incremental_spec(self, job: _Job) -> RequestSpec:
-        """The request as if its committed text were the whole text (streaming layout)."""
-        ids = job.committed
-        if not ids:
-            raise InvalidInputError("the stream's input ended without any text; push_text() something to say")
-        template = torch.tensor([*ROLE_IDS, *ids, *END_IDS], dtype=torch.long)
-        max_frames = job.spec.max_frames
-        if job.spec.max_frames_auto:
-            max_frames = self.tts.frame_budget(len(ids))
-        return replace(job.spec, text_ids=template, max_frames=max_frames)
-
     def _extend_trailing(self, job: _Job, ids: list[int], *, closed: bool) -> None:
-        gen, tts = job.gen, self.tts
+        gen, rt = job.gen, self.runtime
         with torch.inference_mode():
             if ids:
-                gen.trailing.extend(tts.talker.text_rows(torch.tensor(ids, device=tts.device)).unbind(0))
+                gen.trailing.extend(rt.talker.text_rows(torch.tensor(ids, device=rt.device)).unbind(0))
             if closed:
-                eos = torch.tensor([tts.config.tts_eos_token_id], device=tts.device)
-                gen.trailing.append(tts.talker.text_rows(eos)[0])
+                eos = torch.tensor([rt.config.tts_eos_token_id], device=rt.device)
+                gen.trailing.append(rt.talker.text_rows(eos)[0])
                 gen.text_closed = True
         if job.spec.max_frames_auto:
-            gen.request.max_frames = max(gen.request.max_frames, self.tts.frame_budget(len(job.committed)))
+            gen.request.max_frames = max(gen.request.max_frames, self.requests.frame_budget(len(job.committed)))
 
     # ---- the step -----------------------------------------------------------------------------------------
 
@@ -452,7 +434,7 @@ class Engine:
     def _predict(self, jobs: list[_Job]) -> dict[_Job, tuple[Tensor, bool]]:
         slots, lo, hi = self._slots, jobs[0].gen.slot, jobs[-1].gen.slot + 1
         t0 = time.perf_counter()
-        codes, finite = predict(self.tts.talker, slots, lo, hi)
+        codes, finite = predict(self.runtime.talker, slots, lo, hi)
         self._timings["code_predictor"] = self._timings.get("code_predictor", 0.0) + time.perf_counter() - t0
         return {job: (codes[job.gen.slot - lo], finite[job.gen.slot - lo]) for job in jobs}
 
@@ -464,7 +446,7 @@ class Engine:
         index = [job.gen.slot - lo for job in jobs]
         codes[index] = torch.stack([frames[job][0] for job in jobs])
         finite[index] = torch.stack([frames[job][1] for job in jobs])
-        result = advance(self.tts.talker, self.tts.config, slots, [j.gen for j in jobs], lo, hi, codes, finite)
+        result = advance(self.runtime.talker, self.runtime.config, slots, [j.gen for j in jobs], lo, hi, codes, finite)
         self._timings["talker"] = self._timings.get("talker", 0.0) + time.perf_counter() - t0
         return dict(zip(jobs, result.finite, strict=True))
 
@@ -498,7 +480,7 @@ class Engine:
         for job, last in due:
             groups.setdefault(len(job.undecoded), []).append((job, last))
         outbox: list[tuple[_Job, AudioChunk | BaseException]] = []
-        decoder = self.tts.codec.decoder
+        decoder = self.runtime.codec.decoder
         for group in groups.values():
             self._decode_batch_sizes[len(group)] += 1
             t0 = time.perf_counter()
@@ -529,7 +511,7 @@ class Engine:
 
     def _chunk(self, job: _Job, samples, codes: Tensor, is_last: bool) -> AudioChunk:
         n = len(job.undecoded)
-        chunk = AudioChunk(samples, job.emitted_frames, n, is_last, self.tts.sample_rate, codes)
+        chunk = AudioChunk(samples, job.emitted_frames, n, is_last, self.runtime.sample_rate, codes)
         job.undecoded.clear()
         job.emitted_frames += n
         job.chunks += 1
@@ -553,33 +535,30 @@ class Engine:
                     job.undecoded.clear()
             self._active = keep
 
-    def _voice_prefix(self, voice: VoiceProfile, language_id: int | None, rows: Tensor) -> KVCache:
-        by_language = self._warm.prefixes.setdefault(voice, {})
-        cache = by_language.get(language_id)
-        if cache is None:
-            talker = self.tts.talker
-            cache = KVCache.allocate(talker.config.transformer, 1, rows.shape[0], dtype=rows.dtype, device=rows.device)
-            with torch.inference_mode():
-                talker.forward_rows(rows[None], cache, 0)
-            by_language[language_id] = cache
-            self._prefix_computations += 1
-        return cache
+    def _voice_prefix(self, warm, language_id: int | None, rows: Tensor) -> KVCache:  # noqa: ANN001
+        talker = self.runtime.talker
 
-    def _decoder_state(self, voice: VoiceProfile) -> CodecDecoderState:
-        decoder = self.tts.codec.decoder
+        def compute() -> KVCache:
+            cache = KVCache.allocate(talker.config.transformer, 1, rows.shape[0], dtype=rows.dtype, device=rows.device)
+            talker.forward_rows(rows[None], cache, 0)
+            return cache
+
+        return self._warm.prefix(warm, language_id, compute)
+
+    def _decoder_state(self, warm, voice: VoiceProfile) -> CodecDecoderState:  # noqa: ANN001
+        decoder = self.runtime.codec.decoder
         if voice.kind != "clone_icl":
             return decoder.new_state(1)
-        primed = self._warm.decoders.get(voice)
-        if primed is None:
+
+        def compute() -> CodecDecoderState:
             primed = decoder.new_state(1)
-            with torch.inference_mode():
-                decoder.decode_step(voice.ref_codes[None].to(self.tts.device), primed)
-            self._warm.decoders[voice] = primed
-            self._decoder_primings += 1
-        return primed.clone()
+            decoder.decode_step(voice.ref_codes[None].to(self.runtime.device), primed)
+            return primed
+
+        return self._warm.decoder(warm, compute).clone()
 
 
-def _no_audio():
+def _no_audio():  # noqa: ANN202
     import numpy as np
 
     return np.zeros(0, dtype=np.float32)

@@ -19,10 +19,10 @@ __all__ = ["TTSEngine"]
 class TTSEngine(Protocol):
     """What a streaming TTS engine offers.
 
-    - `open_stream(voice, ...)`: a `Stream`. With `text`, it speaks that text (the official default layout
-      per model type unless `non_streaming_layout` says otherwise); without, push text with
-      `stream.push_text()` and close it with `stream.end_input()`. Opened inside a running event loop the
-      stream is iterated with `async for`, otherwise with `for`. Thread-safe.
+    - `open_stream(text=None, *, voice, ...)`: a `Stream`. With `text`, it speaks that text (the official
+      default layout per model type unless `non_streaming_layout` says otherwise); without, push text with
+      `stream.push_text()` and close it with `stream.end_input()`. Iterate it with `async for` or `for`,
+      wherever it was opened. Thread-safe.
     - `resolve_voice(voice)`: a `VoiceProfile` from a profile, a voice-library name or a built-in speaker name.
     - `stats()`: active/queued streams, steps, batch sizes seen.
     - `warmup()`: run a tiny generation so the first real request does not pay one-time costs (blocking).
@@ -35,15 +35,15 @@ class TTSEngine(Protocol):
 
     def open_stream(
         self,
-        voice: VoiceProfile | str,
+        text: str | None = None,
         *,
+        voice: VoiceProfile | str,
         language: str = "Auto",
         sampling: SamplingParams | None = None,
         chunk_frames: tuple[int, ...] = ...,
         non_streaming_layout: bool | None = None,
-        text: str | None = None,
-        seed: int | None = None,
         max_new_frames: int | None = None,
+        seed: int | None = None,
     ) -> Stream: ...
 
     def resolve_voice(self, voice: VoiceProfile | str) -> VoiceProfile: ...

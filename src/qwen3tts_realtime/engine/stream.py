@@ -1,19 +1,19 @@
 """`Stream`: the caller's handle on one streaming request, and `AudioChunk`, what it yields.
 
-The engine thread produces; the caller consumes, from asyncio (`async for`, `async with`) or from a thread
-(`for`, `with`). Hand-off: for asyncio consumers the engine schedules `put_nowait` on the consumer's loop with
-`call_soon_threadsafe` (a bare put from another thread would not wake the loop); for sync consumers it puts on
-a thread-safe queue. `cancel()` works from any thread or task: the handle stops yielding at once, and the
-engine drops the stream and frees its caches at its next step boundary.
+The engine thread produces; the caller consumes with `for` (blocking, any thread) or `async for` (any event loop),
+whichever thread or loop made the stream. Hand-off: a locked deque; a blocked thread waits on a condition, an
+awaiting task on a future of its own loop, which the producer resolves with `call_soon_threadsafe` (a bare call
+from another thread would not wake the loop). `cancel()` works from any thread or task: the handle stops
+yielding at once, and the engine drops the stream and frees its slot at its next step boundary.
 """
 
 from __future__ import annotations
 
 import asyncio
 import enum
-import queue
 import threading
 import weakref
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -59,11 +59,11 @@ class Channel:
     """The engine-to-consumer hand-off of one stream. The engine holds the channel, not the `Stream`, so an
     abandoned `Stream` can be garbage-collected (which cancels it)."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop | None) -> None:
-        self.loop = loop
-        self.async_q: asyncio.Queue | None = asyncio.Queue() if loop is not None else None
-        self.sync_q: queue.SimpleQueue | None = None if loop is not None else queue.SimpleQueue()
+    def __init__(self) -> None:
         self.lock = threading.Lock()
+        self._items: deque[object] = deque()
+        self._ready = threading.Condition(self.lock)
+        self._waiter: tuple[asyncio.AbstractEventLoop, asyncio.Future] | None = None  # an awaiting task
         self.state = StreamState.OPEN
         self.cancel_requested = threading.Event()
 
@@ -84,23 +84,49 @@ class Channel:
         return self.put(item)
 
     def put(self, item: object) -> bool:
-        if self.sync_q is not None:
-            self.sync_q.put(item)
-            return True
-        assert self.loop is not None and self.async_q is not None
-        try:
-            self.loop.call_soon_threadsafe(self.async_q.put_nowait, item)
-        except RuntimeError:  # the consumer's event loop is closed
-            self.cancel_requested.set()
-            return False
+        with self.lock:
+            self._items.append(item)
+            self._ready.notify_all()
+            waiter, self._waiter = self._waiter, None
+        if waiter is not None:
+            loop, future = waiter
+            try:
+                loop.call_soon_threadsafe(_resolve, future)
+            except RuntimeError:  # the awaiting task's event loop is closed: nobody will read this stream
+                self.cancel_requested.set()
+                return False
         return True
+
+    def get(self) -> object:
+        """The next item, blocking this thread."""
+        with self.lock:
+            while not self._items:
+                self._ready.wait()
+            return self._items.popleft()
+
+    async def aget(self) -> object:
+        """The next item, awaiting in the running loop."""
+        loop = asyncio.get_running_loop()
+        while True:
+            with self.lock:
+                if self._items:
+                    return self._items.popleft()
+                future = loop.create_future()
+                self._waiter = (loop, future)
+            await future
+
+
+def _resolve(future: asyncio.Future) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 class Stream:
-    """Handle on one streaming request. Iterate it for `AudioChunk`s; leave its context or `cancel()` to stop.
+    """Handle on one streaming request. Iterate it for `AudioChunk`s with `for` or `async for` (from any thread
+    or event loop, whichever made it); leave its context (`with` / `async with`) or `cancel()` to stop.
 
-    Created by `Qwen3TTS.stream` (asyncio), `Qwen3TTS.stream_sync` (threads) or `open_stream`. A stream that
-    is dropped without being closed is cancelled when garbage-collected.
+    Created by `Qwen3TTS.open_stream`. A stream that is dropped without being closed is cancelled when
+    garbage-collected.
     """
 
     def __init__(
@@ -161,27 +187,17 @@ class Stream:
         return self
 
     async def __anext__(self) -> AudioChunk:
-        q = self._channel.async_q
-        if q is None:
-            raise RuntimeError("this stream was opened for threads: iterate it with `for`, not `async for`")
         if self._channel.state is not StreamState.OPEN:
             raise StopAsyncIteration
-        return self._unwrap(await q.get(), StopAsyncIteration)
+        return self._unwrap(await self._channel.aget(), StopAsyncIteration)
 
     def __iter__(self) -> Iterator[AudioChunk]:
         return self
 
     def __next__(self) -> AudioChunk:
-        q = self._channel.sync_q
-        if q is None:
-            raise RuntimeError("this stream was opened in asyncio: iterate it with `async for`")
         if self._channel.state is not StreamState.OPEN:
             raise StopIteration
-        return self._unwrap(q.get(), StopIteration)
-
-    def iter_sync(self) -> Iterator[AudioChunk]:
-        """The chunks, blocking (for streams opened with `stream_sync` or from a thread)."""
-        return iter(self)
+        return self._unwrap(self._channel.get(), StopIteration)
 
     async def __aenter__(self) -> Stream:
         return self

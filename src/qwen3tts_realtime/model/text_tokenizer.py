@@ -53,6 +53,16 @@ class TextTokenizer:
         uses it too)."""
         return self._backend
 
+    @property
+    def role_ids(self) -> list[int]:
+        """"<|im_start|>assistant\n": where the target-text template starts (and the voice-only prefix ends)."""
+        return [self._im_start, *self.encode("assistant\n")]
+
+    @property
+    def end_ids(self) -> list[int]:
+        """"<|im_end|>\n<|im_start|>assistant\n": what follows the text in the target-text template."""
+        return [self._im_end, *self.encode("\n"), *self.role_ids]
+
     def encode(self, text: str) -> list[int]:
         """Token ids of `text` (special tokens written in it are plain text; no BOS/EOS added)."""
         return self._backend.encode(text, add_special_tokens=False).ids

@@ -167,7 +167,7 @@ def _warm(state: ServerState) -> None:
         voice, _ = state.voices.resolve(_voices.DESIGN_VOICE, "A neutral voice.")
     else:
         return  # a Base checkpoint has no voice of its own; tts.warmup() used a neutral x-vector
-    with tts.stream_sync(text, voice, max_new_frames=WARMUP_MAX_FRAMES, seed=0) as stream:
+    with tts.open_stream(text, voice=voice, max_new_frames=WARMUP_MAX_FRAMES, seed=0) as stream:
         for _ in stream:
             pass
 

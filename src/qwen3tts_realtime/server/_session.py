@@ -47,7 +47,7 @@ class Session:
             profile, warm = await asyncio.to_thread(state.voices.resolve, request.voice, request.instructions)
             figures.voice_cache = "hit" if warm else "miss"
             state.metrics.voice_cache.labels(figures.voice_cache).inc()
-            stream = state.tts.open_stream(profile, **request.engine_kwargs())
+            stream = state.tts.open_stream(voice=profile, **request.engine_kwargs())
         except InvalidInputError as e:
             state.admission.leave()
             raise ApiError(400, str(e)) from None

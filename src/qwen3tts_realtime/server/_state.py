@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ._config import ServerConfig
@@ -63,12 +62,8 @@ class ServerState:
             max_text_chars=config.max_text_chars,
             max_frames=tts.generation_defaults.max_new_tokens - 1,
         )
-        library = tts.voice_library
-        if library is None:
-            library = tts.voice_library = VoiceLibrary(tts, config.voice_dir)  # in-process users see it too
-        elif config.voice_dir is not None and Path(config.voice_dir).expanduser() != library.cache_dir:
-            log.warning("the model already has a voice library at %s; voice_dir=%s is not used",
-                        library.cache_dir, config.voice_dir)
+        # The model's own library, or the server's folder: resolved explicitly here, never installed on the model.
+        library = tts.voices if config.voice_dir is None else VoiceLibrary(tts, config.voice_dir)
         admission = Admission(config.max_streams, config.max_queue)
         metrics = Metrics(tts.stats, lambda: admission.admitted)
         voices = VoiceResolver(tts, library, dict(config.voice_aliases))

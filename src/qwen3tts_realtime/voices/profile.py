@@ -9,9 +9,12 @@ Kinds:
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Literal
 
+import torch
 from torch import Tensor
 
 __all__ = ["VoiceKind", "VoiceProfile"]
@@ -43,6 +46,22 @@ class VoiceProfile:
     speaker_embedding: Tensor | None = None
     ref_codes: Tensor | None = None
     ref_text: str | None = None
+
+    @cached_property
+    def content_key(self) -> str:
+        """A hash of everything the voice is (kind, model type, speaker, instruct, embedding, reference codes and
+        text): two profiles built the same way have the same key, so they share warm state in the engine."""
+        h = hashlib.sha256()
+        for value in (self.kind, self.model_type, self.hidden_size, self.speaker, self.instruct or None, self.ref_text):
+            h.update(repr(value).encode("utf-8", "surrogatepass") + b"\0")
+        for tensor in (self.speaker_embedding, self.ref_codes):
+            if tensor is None:
+                h.update(b"none\0")
+            else:
+                t = tensor.detach().cpu().contiguous()
+                h.update(f"{t.dtype}{tuple(t.shape)}".encode())
+                h.update(t.view(-1).view(torch.uint8).numpy().tobytes())
+        return h.hexdigest()
 
     def __repr__(self) -> str:
         detail = {

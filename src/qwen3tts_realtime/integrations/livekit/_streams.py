@@ -84,7 +84,7 @@ class ChunkedStream(tts.ChunkedStream):
         stream: Stream | None = None
         try:
             voice = await self._tts._voice(self._opts)
-            stream = self._tts.engine.open_stream(voice, text=self._input_text, **self._opts.stream_kwargs())
+            stream = self._tts.engine.open_stream(voice=voice, text=self._input_text, **self._opts.stream_kwargs())
             out.add_text(self._input_text)
             await out.run(stream)
         except APIError:
@@ -172,7 +172,7 @@ class SynthesizeStream(tts.SynthesizeStream):
                     if not pending.strip():
                         continue
                     data, pending = pending, ""
-                    stream = self._tts.engine.open_stream(voice, **self._opts.stream_kwargs())
+                    stream = self._tts.engine.open_stream(voice=voice, **self._opts.stream_kwargs())
                     self._engine_stream = stream
                     output_emitter.start_segment(segment_id=utils.shortuuid())
                     opened.set_result(stream)

@@ -236,7 +236,7 @@ class TTS(tts.TTS):
         try:
             profile = await self._voice(opts)
             kwargs = {**opts.stream_kwargs(), "max_new_frames": 2, "seed": 0}
-            stream = self._engine.open_stream(profile, **kwargs)
+            stream = self._engine.open_stream(voice=profile, **kwargs)
             try:
                 stream.push_text(_WARM_TEXT)
                 stream.end_input()

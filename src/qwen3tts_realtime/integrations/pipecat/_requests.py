@@ -104,7 +104,7 @@ class EngineAccess:
             InvalidInputError: the engine refused the request (e.g. a language the checkpoint lacks).
         """
         return self.engine.open_stream(
-            request.voice,
+            voice=request.voice,
             language=request.language,
             sampling=request.sampling,
             seed=request.seed,
@@ -117,7 +117,7 @@ class EngineAccess:
         await asyncio.to_thread(self.engine.warmup)
         request = await self.request(settings)
         stream = self.engine.open_stream(
-            request.voice,
+            voice=request.voice,
             language=request.language,
             sampling=request.sampling,
             text=_WARMUP_TEXT,
