@@ -60,7 +60,7 @@ def test_plain_python_quickstart(workdir):
 def test_clone_library_and_llm_tokens_quickstart(workdir):
     ns = run(quickstarts()["clone"])
     try:
-        assert ns["library"].get("anna").kind == "clone_icl"
+        assert ns["tts"].voices.get("anna").kind == "clone_icl"
         assert (workdir / "voices").is_dir()
         assert sum(len(a) for a in ns["audio"]) > 0
     finally:
