@@ -31,7 +31,7 @@ def timed_generate(tts: Qwen3TTS, voice, frames: int, repeats: int) -> tuple[flo
     best, codes = float("inf"), None
     for _ in range(repeats):
         t = time.perf_counter()
-        out = tts.generate(workloads.TEXTS[0], voice, **kwargs)
+        out = tts.generate(workloads.TEXTS[0], voice=voice, **kwargs)
         best = min(best, time.perf_counter() - t)
         codes = out.codes
     return best, codes

@@ -69,17 +69,17 @@ def run_ours(folder: Path, frames: int, repeats: int, quantize: str | None = Non
     voice = tts.speaker(speaker)
     kwargs = dict(sampling=SamplingParams.greedy(), non_streaming_layout=False, max_new_frames=frames)
     tts.warmup()
-    list(tts.stream_sync(TEXT, voice, LANGUAGE, **kwargs))  # warm the voice prefix, as a serving process would be
+    list(tts.open_stream(TEXT, voice=voice, language=LANGUAGE, **kwargs))  # warm the voice prefix, as a server would
 
     # offline generate: time the talker generation and the codec decode separately
     generate_timer = Timer(tts_module.generate_frames)
-    decode_timer = Timer(tts._decode_for)
-    tts_module.generate_frames, tts._decode_for = generate_timer, decode_timer
+    decode_timer = Timer(tts.requests.offline_audio)
+    tts_module.generate_frames, tts.requests.offline_audio = generate_timer, decode_timer
     runs = []
     try:
         for _ in range(repeats):
             t = time.perf_counter()
-            offline = tts.generate(TEXT, voice, LANGUAGE, **kwargs)
+            offline = tts.generate(TEXT, voice=voice, language=LANGUAGE, **kwargs)
             offline_s = time.perf_counter() - t
             gen_s, dec_s = generate_timer.take(), decode_timer.take()
             n = int(offline.codes.shape[0])
@@ -87,7 +87,7 @@ def run_ours(folder: Path, frames: int, repeats: int, quantize: str | None = Non
             before = tts.stats()["time_s"]
             t = time.perf_counter()
             first_chunk_s, samples, stream_codes = None, 0, []
-            for chunk in tts.stream_sync(TEXT, voice, LANGUAGE, **kwargs):
+            for chunk in tts.open_stream(TEXT, voice=voice, language=LANGUAGE, **kwargs):
                 if first_chunk_s is None:
                     first_chunk_s = time.perf_counter() - t
                 samples += len(chunk.audio)

@@ -126,9 +126,10 @@ def test_empty_text(custom):
 def test_text_that_is_not_a_string_names_text(custom, text):
     message = (f"text={text!r}; give the text to say as a non-empty string (for text that arrives in pieces, "
                "use open_stream() without text and push_text())")
-    for call in (custom.generate, custom.stream_sync):
+    calls = (custom.generate,) if text is None else (custom.generate, custom.open_stream)  # open_stream(): incremental
+    for call in calls:
         with pytest.raises(InvalidInputError) as refused:
-            call(text, custom.speaker("ryan"))
+            call(text, voice=custom.speaker("ryan"))
         assert str(refused.value) == message
     assert custom.stats()["queued_streams"] == custom.stats()["active_streams"] == 0
 

@@ -30,21 +30,21 @@ tts = Qwen3TTS.from_pretrained(model)
 voice = tts.speaker(tts.speakers[0])
 options = dict(sampling=SamplingParams.greedy(), max_new_frames=40)
 if scenario == "leave":
-    with tts.stream_sync(TEXT, voice, **options) as stream:
+    with tts.open_stream(TEXT, voice=voice, **options) as stream:
         for chunk in stream:
             break
 elif scenario == "cancel":
-    stream = tts.stream_sync(TEXT, voice, **options)
+    stream = tts.open_stream(TEXT, voice=voice, **options)
     next(iter(stream))
     stream.cancel()
 elif scenario == "leave_async":
     async def leave():
-        async with tts.stream(TEXT, voice, **options) as stream:
+        async with tts.open_stream(TEXT, voice=voice, **options) as stream:
             async for chunk in stream:
                 break
     asyncio.run(leave())
 elif scenario == "raise":
-    with tts.stream_sync(TEXT, voice, **options) as stream:
+    with tts.open_stream(TEXT, voice=voice, **options) as stream:
         for chunk in stream:
             raise ValueError("raised by the script")
 print("script ended")

@@ -159,7 +159,7 @@ def test_many_tiny_pushes_cost_what_the_text_does_and_never_stall_another_stream
     other_alone = tts.generate(**other_request)
     text = ("All right, let me check that order for you. " * 100)[:4096]
 
-    other = tts.stream_sync(**other_request)
+    other = tts.open_stream(**other_request)
     pushed = tts.open_stream(voice=voice, language="English", sampling=SamplingParams.greedy(), max_new_frames=20)
     for ch in text:
         pushed.push_text(ch)

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from qwen3tts_realtime import Qwen3TTS, SamplingParams
-from qwen3tts_realtime.engine.omp import release_omp_workers
+from qwen3tts_realtime.model.omp import release_omp_workers
 
 pytestmark = pytest.mark.skipif(
     sys.platform != "linux" or not release_omp_workers(), reason="GNU OpenMP (torch's Linux wheels) only"

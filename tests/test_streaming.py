@@ -1,10 +1,11 @@
-"""Streaming equals offline: the concatenated chunks of `tts.stream` / `stream_sync` are `generate()`'s codes and
+"""Streaming equals offline: the concatenated chunks of `tts.open_stream` are `generate()`'s codes and
 audio, for every golden greedy case and several chunk schedules; voices are warm after first use; ending,
 cancelling and dropping a stream free it."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
 import time
 
@@ -218,10 +219,11 @@ def test_long_text_is_split_into_consecutive_generations_streamed_seamlessly(gol
     """A text beyond one generation's budget is spoken as sentence groups with the same voice; the stream
     equals generate(), which splits the same way, and its audio is one continuous exact decode."""
     tts = Qwen3TTS.from_pretrained(golden / "tiny" / "custom_voice", dtype="float64")
-    tts.generation_defaults = type(tts.generation_defaults)(max_new_tokens=261)  # room for 21 tokens each
+    small = type(tts.generation_defaults)(max_new_tokens=261)  # room for 21 tokens each
+    tts.requests.runtime = dataclasses.replace(tts.requests.runtime, generation_defaults=small)
     voice = tts.speaker("ryan")
     text = "Hello there. How are you today? I am fine, thanks. See you on Monday then. Bye now!"
-    segments = tts.segment_text(text)
+    segments = tts.requests.segment_text(text)
     assert len(segments) > 1 and " ".join(segments) == text
 
     offline = tts.generate(text, voice=voice, language="English", seed=11)

@@ -6,14 +6,13 @@
     async for chunk in tts.open_stream("Hello there.", voice=voice):       # streaming (or `for` in a thread)
         play(chunk.audio)
 
-The loader, the voice factory and a thin facade: requests are validated and built by `engine.request`, streams run
-on the `Engine`, names resolve through `voices` (the voice library this model built for itself at load).
+The loader, the voice factory and a thin facade: requests are validated and built by `engine.request`, streams
+run on the `Engine`, names resolve through `voices` (this model's own voice library).
 """
 
 from __future__ import annotations
 
 import asyncio
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,21 +22,19 @@ from torch import Tensor
 
 from .engine.engine import DEFAULT_CHUNK_FRAMES, Engine, check_chunk_frames
 from .engine.generation import generate_frames
-from .engine.omp import releases_omp_workers
 from .engine.request import Requests, Runtime
 from .engine.sampling import SamplingParams
 from .engine.stream import Stream
-from .errors import InvalidInputError, UnsupportedError
-from .model.audio_input import load_reference_audio
-from .model.codec import AudioLike
+from .errors import InvalidInputError
+from .model.config import GenerationDefaults
 from .model.loading import load_model
+from .model.omp import releases_omp_workers
+from .voices.factory import VoiceFactory
 from .voices.library import VoiceLibrary, default_voice_dir
 from .voices.profile import VoiceProfile
 
 __all__ = ["Qwen3TTS", "GenerationResult"]
 
-_KINDS = {"base": "Base", "custom_voice": "CustomVoice", "voice_design": "VoiceDesign"}
-_MAKERS = {"base": "clone_voice()", "custom_voice": "speaker(name)", "voice_design": "design_voice(description)"}
 
 
 @dataclass(frozen=True)
@@ -49,24 +46,24 @@ class GenerationResult:
     sample_rate: int
 
 
-class Qwen3TTS:
+class Qwen3TTS(VoiceFactory):
     """A loaded checkpoint (text tokenizer, talker, speech codec, and for Base the speaker encoder), its voices
     and its streaming engine. Build it with `from_pretrained`."""
 
     def __init__(self, loaded, *, voice_dir: str | Path | None = None) -> None:  # noqa: ANN001 - model.LoadedModel
         self.folder, self.config, self.talker = loaded.folder, loaded.config, loaded.talker
         self.codec, self.speaker_encoder, self.tokenizer = loaded.codec, loaded.speaker_encoder, loaded.tokenizer
-        self.generation_defaults, self.dtype, self.device = loaded.generation_defaults, loaded.dtype, loaded.device
+        self.dtype, self.device = loaded.dtype, loaded.device
         self.quantize, self.linear_backend = loaded.quantize, loaded.linear_backend
         self.max_streams = 16  # read when the engine starts
         self.requests = Requests(Runtime(self.config, self.talker, self.codec, self.tokenizer,
-                                         self.generation_defaults, self.device, self.dtype))
+                                         loaded.generation_defaults, self.device, self.dtype))
         self._voice_dir = None if voice_dir is None else Path(voice_dir)
         self._voices: VoiceLibrary | None = None
         self._engine: Engine | None = None
 
     @classmethod
-    @releases_omp_workers  # this thread's OpenMP workers would slow the engine thread (see engine/omp.py)
+    @releases_omp_workers  # this thread's OpenMP workers would slow the engine thread (see model/omp.py)
     def from_pretrained(
         cls,
         model: str | Path,
@@ -109,13 +106,11 @@ class Qwen3TTS:
     # ---- what the checkpoint is -------------------------------------------------------------------------
 
     @property
-    def model_type(self) -> str:
-        """"base" | "custom_voice" | "voice_design"."""
+    def model_type(self) -> str:  # "base" | "custom_voice" | "voice_design"
         return self.config.model_type
 
     @property
-    def model_size(self) -> str:
-        """"0b6" | "1b7"."""
+    def model_size(self) -> str:  # "0b6" | "1b7"
         return self.config.model_size
 
     @property
@@ -129,76 +124,13 @@ class Qwen3TTS:
         return self.config.speakers
 
     @property
+    def generation_defaults(self) -> GenerationDefaults:
+        """The checkpoint's generation_config.json (sampling defaults, `max_new_tokens`)."""
+        return self.requests.runtime.generation_defaults
+
+    @property
     def sample_rate(self) -> int:
         return self.codec.sample_rate
-
-    # ---- voices -----------------------------------------------------------------------------------------
-
-    @releases_omp_workers
-    def speaker_embedding(self, audio: AudioLike) -> Tensor:
-        """Speaker embedding [talker hidden] (float32, CPU) of a reference clip. Base checkpoints only.
-
-        Raises:
-            UnsupportedError: the checkpoint has no speaker encoder (CustomVoice, VoiceDesign).
-            AudioInputError: unusable audio.
-        """
-        self._require("base", "speaker_embedding")
-        return self._embed(load_reference_audio(audio, 24000))
-
-    @releases_omp_workers
-    def clone_voice(
-        self, audio: AudioLike, ref_text: str | None = None, *, x_vector_only: bool = False
-    ) -> VoiceProfile:
-        """A cloned voice from a reference clip (Base checkpoints).
-
-        Args:
-            audio: path or `(samples, sample_rate)`.
-            ref_text: the clip's transcript; required for the default in-context (ICL) clone.
-            x_vector_only: clone from the speaker embedding alone (no transcript needed; less faithful).
-
-        Raises:
-            UnsupportedError: not a Base checkpoint.
-            InvalidInputError: ICL clone without `ref_text`; unusable audio.
-        """
-        self._require("base", "clone_voice")
-        if not x_vector_only:
-            self.tokenizer.ref_ids(ref_text)  # validates the transcript before any audio work
-        wav = load_reference_audio(audio, 24000)
-        embedding, hidden = self._embed(wav), self.talker.hidden_size
-        if x_vector_only:
-            return VoiceProfile("clone_xvector", self.model_type, hidden_size=hidden, speaker_embedding=embedding)
-        return VoiceProfile("clone_icl", self.model_type, hidden_size=hidden, speaker_embedding=embedding,
-                            ref_codes=self.codec.encode_samples(wav), ref_text=ref_text)
-
-    def speaker(self, name: str, instruct: str | None = None) -> VoiceProfile:
-        """A built-in speaker of a CustomVoice checkpoint (see `speakers`), with an optional instruction.
-
-        The 0.6B CustomVoice model ignores instructions (as officially); passing one there warns.
-
-        Raises:
-            UnsupportedError: not a CustomVoice checkpoint.
-            InvalidInputError: unknown speaker.
-        """
-        self._require("custom_voice", "speaker")
-        key = str(name).lower()
-        if key not in self.config.talker.spk_id:
-            raise InvalidInputError(f"unknown speaker {name!r}; this checkpoint has: {', '.join(self.speakers)}")
-        if instruct and self.model_size == "0b6":
-            warnings.warn("the 0.6B CustomVoice model ignores instruct (as the official implementation does); "
-                          "use a 1.7B CustomVoice checkpoint for instructions", UserWarning, stacklevel=2)
-            instruct = None
-        return VoiceProfile("speaker", self.model_type, speaker=key, instruct=instruct or None)
-
-    def design_voice(self, instruct: str) -> VoiceProfile:
-        """A voice described in words (VoiceDesign checkpoints), e.g. "A calm, low male voice".
-
-        Raises:
-            UnsupportedError: not a VoiceDesign checkpoint.
-        """
-        self._require("voice_design", "design_voice")
-        if not isinstance(instruct, str):
-            raise InvalidInputError(f"instruct must be a string describing the voice, got {instruct!r}")
-        return VoiceProfile("design", self.model_type, instruct=instruct or None)
 
     @property
     def voices(self) -> VoiceLibrary:
@@ -274,7 +206,8 @@ class Qwen3TTS:
             generator = request.generator
             parts.append(generate_frames(self.talker, self.config, request).cpu())
         codes = torch.cat(parts)
-        return GenerationResult(codes=codes, audio=self._decode_for(profile, codes), sample_rate=self.sample_rate)
+        audio = self.requests.offline_audio(profile, codes)
+        return GenerationResult(codes=codes, audio=audio, sample_rate=self.sample_rate)
 
     def open_stream(
         self,
@@ -356,32 +289,6 @@ class Qwen3TTS:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
-
-    # ---- internals --------------------------------------------------------------------------------------
-
-    def _require(self, model_type: str, what: str) -> None:
-        if self.model_type != model_type:
-            raise UnsupportedError(
-                f"{what}() needs a {_KINDS[model_type]} checkpoint; this one is {_KINDS[self.model_type]} "
-                f"({self.folder.name}); make its voices with {_MAKERS[self.model_type]}"
-            )
-
-    def _embed(self, wav_24k: np.ndarray) -> Tensor:
-        assert self.speaker_encoder is not None
-        x = torch.from_numpy(np.ascontiguousarray(wav_24k)).to(self.device)
-        return self.speaker_encoder.embed(x).to(torch.float32).cpu()
-
-    def _decode_for(self, voice: VoiceProfile, codes: Tensor) -> np.ndarray:
-        """Audio of generated codes. ICL clones decode reference + generated codes together and drop the
-        reference part (the reference is the decoder's left context), as the official output does."""
-        if codes.shape[0] == 0:
-            return np.zeros(0, dtype=np.float32)
-        if voice.kind != "clone_icl":
-            return self.codec.decode(codes)
-        ref = voice.ref_codes
-        audio = self.codec.decode(torch.cat([ref, codes]))
-        return audio[ref.shape[0] * self.codec.samples_per_frame :]
-
 
 def _check_whole_text(text: object) -> None:
     """`generate` and `open_stream(text)` speak a whole text (`open_stream()` without one is incremental)."""

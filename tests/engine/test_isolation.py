@@ -51,7 +51,7 @@ def make_its_state_nan(engine, job):
 @pytest.mark.parametrize("fault, cause", [(raise_for_the_row, "injected fault"), (make_its_state_nan, "non-finite")])
 def test_a_stream_failing_inside_the_step_fails_alone(tts, monkeypatch, fault, cause):
     alone = [tts.generate(**request(tts, i)) for i in range(3)]
-    streams = [tts.stream_sync(**request(tts, i), chunk_frames=(1, 2)) for i in range(3)]
+    streams = [tts.open_stream(**request(tts, i), chunk_frames=(1, 2)) for i in range(3)]
     inject(monkeypatch, streams[1], fault)
 
     good = [list(streams[0]), None, list(streams[2])]
@@ -71,5 +71,5 @@ def test_a_stream_failing_inside_the_step_fails_alone(tts, monkeypatch, fault, c
     assert stats["active_streams"] == 0
     # The failed stream's slot is clean for the next stream.
     monkeypatch.undo()
-    with tts.stream_sync(**request(tts, 1)) as again:
+    with tts.open_stream(**request(tts, 1)) as again:
         assert torch.equal(torch.cat([c.codes for c in again]), alone[1].codes)

@@ -56,7 +56,7 @@ async def test_pipecat_style_incremental_usage(server, engine):
 
 
 def test_whole_text_from_a_thread(server, engine):
-    """Outside an event loop the stream is iterated with `for`, like Qwen3TTS.stream_sync."""
+    """Outside an event loop the stream is iterated with `for`, like a Qwen3TTS stream."""
     stream = engine.open_stream(voice="eric", text="Hello there.", sampling=SamplingParams.greedy(),
                                 max_new_frames=8)
     audio = np.concatenate([chunk.audio for chunk in stream])

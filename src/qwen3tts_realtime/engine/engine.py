@@ -28,19 +28,21 @@ import time
 import weakref
 from collections import Counter, deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from ..errors import GenerationError, InvalidInputError
 from ..model.codec_decoder import CodecDecoderState
+from ..model.omp import release_omp_workers
 from ..model.transformer import KVCache
+from .decoding import decode_chunks, make_chunk
 from .generation import NON_FINITE, Generation, advance, predict, prefill
-from .host_reads import counting, host_copy
-from .omp import release_omp_workers
+from .host_reads import counting
+from .job import DEFAULT_CHUNK_FRAMES, Job, check_chunk_frames
 from .request import Requests, RequestSpec
 from .slots import Slots
 from .stream import AudioChunk, Channel, Stream
@@ -54,55 +56,7 @@ __all__ = ["Engine", "DEFAULT_CHUNK_FRAMES", "check_chunk_frames"]
 
 log = logging.getLogger("qwen3tts_realtime.engine")
 
-DEFAULT_CHUNK_FRAMES: tuple[int, ...] = (1, 2, 4, 8)  # first audio after one 80 ms frame, then growing
 DEFAULT_START_TOKENS = 4  # incremental text: committed tokens before generation starts (absent a clause end)
-
-
-def check_chunk_frames(chunk_frames: tuple[int, ...] | list[int] | int) -> tuple[int, ...]:
-    """Validate a chunk schedule: frames per chunk, the last size repeating."""
-    sizes = (chunk_frames,) if isinstance(chunk_frames, int) else tuple(chunk_frames)
-    if not sizes or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in sizes):
-        raise InvalidInputError(
-            f"chunk_frames={chunk_frames!r}; give positive ints, frames per chunk with the last repeating, "
-            "e.g. (1, 2, 4, 8)"
-        )
-    return sizes
-
-
-@dataclass(eq=False)
-class _Job:
-    spec: RequestSpec
-    chunk_frames: tuple[int, ...]
-    channel: Channel
-    text: PendingText | None = None  # incremental requests: text arriving in fragments
-    committed: list[int] = field(default_factory=list)  # incremental: ids taken from the text feed so far
-    text_complete: bool = False  # incremental: the input ended and all of it is committed
-    clause_ended: bool = False  # incremental: the committed text holds a clause end
-    started: bool = False  # prefilled (incremental requests wait for enough text first)
-    segments: list[RequestSpec] = field(default_factory=list)  # next generations of a long text
-    gen: Generation | None = None  # while generating: its slot and progress
-    ended: bool = False  # finished, failed or gone: to be reaped
-    poisoned: bool = False  # its slot holds non-finite values (reset when freed)
-    decoder_state: CodecDecoderState | None = None
-    undecoded: list[Tensor] = field(default_factory=list)  # frames [16] on the device, not yet decoded
-    emitted_frames: int = 0
-    chunks: int = 0
-
-    @property
-    def cancelled(self) -> bool:
-        return self.channel.cancel_requested.is_set()
-
-    @property
-    def finished(self) -> bool:
-        """Ended, failed or gone: to be reaped."""
-        return self.cancelled or self.ended
-
-    @property
-    def stepping(self) -> bool:
-        return not self.finished and self.gen is not None and self.gen.can_step
-
-    def next_chunk_size(self) -> int:
-        return self.chunk_frames[min(self.chunks, len(self.chunk_frames) - 1)]
 
 
 def _close_at_exit(engine_ref: weakref.ref[Engine]) -> None:
@@ -130,8 +84,8 @@ class Engine:
         self.max_streams = max_streams
         self.start_tokens = start_tokens
         self._cond = threading.Condition()
-        self._queue: deque[_Job] = deque()  # not generating yet (incremental ones may be waiting for text)
-        self._active: list[_Job] = []  # generating: each holds a slot
+        self._queue: deque[Job] = deque()  # not generating yet (incremental ones may be waiting for text)
+        self._active: list[Job] = []  # generating: each holds a slot
         self._thread: threading.Thread | None = None
         self._closed = False
         self._exit_hook: partial[None] | None = None  # closes this engine at interpreter exit (see _ensure_thread)
@@ -159,7 +113,7 @@ class Engine:
         `more`: further segments of a long text, generated one after another into the same stream.
         """
         channel = Channel()
-        job = _Job(spec=spec, chunk_frames=chunk_frames, channel=channel, segments=list(more))
+        job = Job(spec=spec, chunk_frames=chunk_frames, channel=channel, segments=list(more))
         if spec.text_ids is None:
             job.text = PendingText(self.runtime.tokenizer.backend, self._text_feed)
         with self._cond:
@@ -277,7 +231,7 @@ class Engine:
             return any(job.finished or self._ready_to_start(job) for job in self._queue)
         return False
 
-    def _take_text(self, job: _Job) -> None:
+    def _take_text(self, job: Job) -> None:
         """New committed ids from the text feed; a started stream gets them as trailing rows."""
         news = job.text.take()
         if news.error is not None:
@@ -293,7 +247,7 @@ class Engine:
             except Exception as e:  # noqa: BLE001 - this stream fails, the engine goes on
                 self._fail(job, e)
 
-    def _ready_to_start(self, job: _Job) -> bool:
+    def _ready_to_start(self, job: Job) -> bool:
         """Complete text starts at once. Incremental text starts when its first tokens are committed and either
         the input ended, a clause ended, or `start_tokens` are committed; an ICL clone also needs enough text
         to overlay its reference frames (its prompt holds them)."""
@@ -313,7 +267,7 @@ class Engine:
             self._slots = Slots(self.runtime.talker)
         return self._slots
 
-    def _start(self, job: _Job, generator: torch.Generator | None = None) -> bool:
+    def _start(self, job: Job, generator: torch.Generator | None = None) -> bool:
         """Prefill a new stream into a free slot (from its voice's warm prefix); False if it failed or was
         cancelled. `generator` continues a previous segment's random sequence."""
         job.started = True
@@ -344,14 +298,15 @@ class Engine:
             self._timings["prefill"] = self._timings.get("prefill", 0.0) + time.perf_counter() - t0
             job.decoder_state = self._decoder_state(warm, spec.voice)
             if gen.done:  # ended before its first frame (min_new_frames=0)
-                self._deliver(job, self._chunk(job, _no_audio(), torch.zeros(0, 16, dtype=torch.long), True))
+                self._deliver(job, make_chunk(job, np.zeros(0, np.float32), torch.zeros(0, 16, dtype=torch.long),
+                                              True, self.runtime.sample_rate))
         except Exception as e:  # delivered to this stream's consumer; the engine goes on
             log.debug("stream failed to start: %r", e)
             self._fail(job, e)
             return False
         return True
 
-    def _next_segment(self, job: _Job) -> None:
+    def _next_segment(self, job: Job) -> None:
         """Continue a long text with its next generation: same stream, decoder state and random sequence."""
         generator = job.gen.request.generator
         state = job.decoder_state
@@ -360,7 +315,7 @@ class Engine:
         if self._start(job, generator):
             job.decoder_state = state
 
-    def _extend_trailing(self, job: _Job, ids: list[int], *, closed: bool) -> None:
+    def _extend_trailing(self, job: Job, ids: list[int], *, closed: bool) -> None:
         gen, rt = job.gen, self.runtime
         with torch.inference_mode():
             if ids:
@@ -384,17 +339,17 @@ class Engine:
         for job, item in outbox:
             self._deliver(job, item)
 
-    def _deliver(self, job: _Job, item: AudioChunk | BaseException) -> None:
+    def _deliver(self, job: Job, item: AudioChunk | BaseException) -> None:
         if isinstance(item, BaseException):
             job.ended = True
         if not job.channel.deliver(item):
             job.ended = True  # consumer gone: reaped at the next boundary
 
-    def _fail(self, job: _Job, error: BaseException) -> None:
+    def _fail(self, job: Job, error: BaseException) -> None:
         job.started = job.ended = True
         job.channel.deliver(error)
 
-    def _step_jobs(self, jobs: list[_Job]) -> list[tuple[_Job, AudioChunk | BaseException]]:
+    def _step_jobs(self, jobs: list[Job]) -> list[tuple[Job, AudioChunk | BaseException]]:
         """One step; returns the chunks to deliver (after the caller's bookkeeping).
 
         A chunk that is due and surely not the stream's last (a stream's first frame: the end of speech is held
@@ -412,7 +367,7 @@ class Engine:
         results = self._isolated(jobs, partial(self._advance, frames))
         self._steps += 1
         self._batch_sizes[len(jobs)] += 1
-        due: list[tuple[_Job, bool]] = []
+        due: list[tuple[Job, bool]] = []
         for job in jobs:
             if job not in results:
                 continue
@@ -431,14 +386,14 @@ class Engine:
         self._reap()
         return outbox
 
-    def _predict(self, jobs: list[_Job]) -> dict[_Job, tuple[Tensor, bool]]:
+    def _predict(self, jobs: list[Job]) -> dict[Job, tuple[Tensor, bool]]:
         slots, lo, hi = self._slots, jobs[0].gen.slot, jobs[-1].gen.slot + 1
         t0 = time.perf_counter()
         codes, finite = predict(self.runtime.talker, slots, lo, hi)
         self._timings["code_predictor"] = self._timings.get("code_predictor", 0.0) + time.perf_counter() - t0
         return {job: (codes[job.gen.slot - lo], finite[job.gen.slot - lo]) for job in jobs}
 
-    def _advance(self, frames: dict[_Job, tuple[Tensor, Tensor]], jobs: list[_Job]) -> dict[_Job, bool]:
+    def _advance(self, frames: dict[Job, tuple[Tensor, Tensor]], jobs: list[Job]) -> dict[Job, bool]:
         slots, lo, hi = self._slots, jobs[0].gen.slot, jobs[-1].gen.slot + 1
         t0 = time.perf_counter()
         codes = torch.zeros(hi - lo, 16, dtype=torch.long, device=slots.device)
@@ -450,7 +405,7 @@ class Engine:
         self._timings["talker"] = self._timings.get("talker", 0.0) + time.perf_counter() - t0
         return dict(zip(jobs, result.finite, strict=True))
 
-    def _isolated(self, jobs: list[_Job], run: Callable[[list[_Job]], dict]) -> dict:
+    def _isolated(self, jobs: list[Job], run: Callable[[list[Job]], dict]) -> dict:
         """`run(jobs)`; when it raises, each stream again alone (its seeded generator rewound), so the culprit
         fails with its own error and the others get what they would have had alone."""
         if not jobs:
@@ -472,54 +427,13 @@ class Engine:
             out.update(self._isolated([job], run))
         return out
 
-    def _decode_chunks(self, due: list[tuple[_Job, bool]]) -> list[tuple[_Job, AudioChunk | BaseException]]:
-        """Decode the due chunks, batching streams that decode the same number of frames: the decoder reads
-        its weights once per call, so one call for several streams costs far less than one call each. The
-        audio and the codes leave the device in one copy per call."""
-        groups: dict[int, list[tuple[_Job, bool]]] = {}
-        for job, last in due:
-            groups.setdefault(len(job.undecoded), []).append((job, last))
-        outbox: list[tuple[_Job, AudioChunk | BaseException]] = []
-        decoder = self.runtime.codec.decoder
-        for group in groups.values():
-            self._decode_batch_sizes[len(group)] += 1
-            t0 = time.perf_counter()
-            try:
-                codes = torch.stack([torch.stack(job.undecoded) for job, _ in group])  # [G, n, 16]
-                if len(group) == 1:
-                    audio = decoder.decode_step(codes, group[0][0].decoder_state, validate=False)
-                else:
-                    state = CodecDecoderState.stack([job.decoder_state for job, _ in group])
-                    audio = decoder.decode_step(codes, state, validate=False)
-                    for i, (job, _) in enumerate(group):
-                        job.decoder_state = state.select(i)
-                n = audio.shape[1]
-                host = host_copy(torch.cat([audio.to(torch.float32), codes.flatten(1).to(torch.float32)], 1), "decode")
-            except Exception as e:  # noqa: BLE001 - this group's streams fail, the engine goes on
-                log.exception("codec decode failed")
-                for job, _ in group:
-                    job.ended = True
-                    outbox.append((job, e))
-                continue
-            finally:
-                self._timings["decoder"] = self._timings.get("decoder", 0.0) + time.perf_counter() - t0
-            samples = host[:, :n].numpy()
-            frame_codes = host[:, n:].to(torch.long).view(len(group), -1, 16)
-            for i, (job, last) in enumerate(group):
-                outbox.append((job, self._chunk(job, samples[i], frame_codes[i], last)))
+    def _decode_chunks(self, due: list[tuple[Job, bool]]) -> list[tuple[Job, AudioChunk | BaseException]]:
+        t0 = time.perf_counter()
+        outbox = decode_chunks(self.runtime.codec.decoder, due, self.runtime.sample_rate, self._decode_batch_sizes)
+        self._timings["decoder"] = self._timings.get("decoder", 0.0) + time.perf_counter() - t0
         return outbox
 
-    def _chunk(self, job: _Job, samples, codes: Tensor, is_last: bool) -> AudioChunk:
-        n = len(job.undecoded)
-        chunk = AudioChunk(samples, job.emitted_frames, n, is_last, self.runtime.sample_rate, codes)
-        job.undecoded.clear()
-        job.emitted_frames += n
-        job.chunks += 1
-        if is_last:
-            job.ended = True
-        return chunk
-
-    def _free_slot(self, job: _Job) -> None:
+    def _free_slot(self, job: Job) -> None:
         if job.gen is not None and self._slots is not None:
             self._slots.release(job.gen.slot, poisoned=job.poisoned)
         job.gen = None
@@ -556,9 +470,3 @@ class Engine:
             return primed
 
         return self._warm.decoder(warm, compute).clone()
-
-
-def _no_audio():  # noqa: ANN202
-    import numpy as np
-
-    return np.zeros(0, dtype=np.float32)

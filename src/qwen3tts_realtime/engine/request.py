@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -213,6 +214,17 @@ class Requests:
                 spec.language_id, spec.non_streaming_layout,
             )
         return prompt, RowRequest(prompt=prompt, params=spec.params, max_frames=spec.max_frames, generator=generator)
+
+    def offline_audio(self, voice: VoiceProfile, codes: Tensor) -> np.ndarray:
+        """Audio of generated codes, decoded whole. ICL clones decode reference + generated codes together and
+        drop the reference part (the reference is the decoder's left context), as the official output does."""
+        codec = self.runtime.codec
+        if codes.shape[0] == 0:
+            return np.zeros(0, dtype=np.float32)
+        if voice.kind != "clone_icl":
+            return codec.decode(codes)
+        ref = voice.ref_codes
+        return codec.decode(torch.cat([ref, codes]))[ref.shape[0] * codec.samples_per_frame :]
 
     def _prompt_voice(self, voice: VoiceProfile) -> PromptVoice:
         rt = self.runtime

@@ -6,7 +6,7 @@ tokenizer's encoder (`encoder.*`, reference codes), the speaker encoder (`speake
 the talker's embedding tables and text projection (the rows a voice's prompt prefix is built from). Two
 checkpoints with the same config but other weights get different identities.
 
-Hashing reads up to a gigabyte, so it is done once per checkpoint: memoised on the `Qwen3TTS` object and
+Hashing reads up to a gigabyte, so it is done once per checkpoint: memoised per checkpoint folder in the process and
 cached on disk under the voice library (keyed by each file's size, mtime and inode; a changed file is
 rehashed).
 What this module does not do: hash the talker's transformer layers or the codec decoder (a voice does not
@@ -15,6 +15,7 @@ depend on them).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -29,7 +30,7 @@ from safetensors import safe_open
 from .store import atomic_write
 
 if TYPE_CHECKING:
-    from ..tts import Qwen3TTS
+    from .maker import VoiceMaker
 
 __all__ = ["model_identity", "checkpoint_identity", "model_label"]
 
@@ -48,22 +49,22 @@ WEIGHT_PREFIXES = {
     "speech_tokenizer/model.safetensors": ("encoder.",),
 }
 CHUNK_BYTES = 64 << 20  # hash large tables in slices of this size, so memory stays flat
-_MEMO_ATTR = "_voice_library_identity"
 _HUB_SNAPSHOT = re.compile(r"models--([^/\\]+)--([^/\\]+)[/\\]snapshots[/\\]")
 
 
-def model_identity(tts: Qwen3TTS, cache_dir: Path | None = None) -> str:
-    """The identity of `tts`'s checkpoint (64 hex digits), memoised on `tts`.
+def model_identity(tts: VoiceMaker, cache_dir: Path | None = None) -> str:
+    """The identity of `tts`'s checkpoint (64 hex digits), memoised per folder in this process.
 
     Args:
         tts: a loaded model.
         cache_dir: where identities of checkpoints are cached across processes; None: no disk cache.
     """
-    memo = tts.__dict__.get(_MEMO_ATTR)
-    if memo is None:
-        memo = checkpoint_identity(tts.folder, cache_dir)
-        setattr(tts, _MEMO_ATTR, memo)
-    return memo
+    return _memo_identity(Path(tts.folder).resolve(), cache_dir)
+
+
+@functools.lru_cache(maxsize=16)
+def _memo_identity(folder: Path, cache_dir: Path | None) -> str:
+    return checkpoint_identity(folder, cache_dir)
 
 
 def checkpoint_identity(folder: Path, cache_dir: Path | None = None) -> str:

@@ -50,7 +50,7 @@ from .store import (
 )
 
 if TYPE_CHECKING:
-    from ..tts import Qwen3TTS
+    from .maker import VoiceMaker
 
 __all__ = ["VoiceLibrary", "VoiceLibraryStats", "VoiceInfo", "default_voice_dir"]
 
@@ -96,7 +96,7 @@ class VoiceLibrary:
 
     def __init__(
         self,
-        tts: Qwen3TTS,
+        tts: VoiceMaker,
         cache_dir: str | os.PathLike[str] | None = None,
         *,
         preprocessing: ReferencePreprocessing | None = None,
