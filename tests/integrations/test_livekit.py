@@ -91,11 +91,11 @@ class SpyEngine:
     def sample_rate(self) -> int:
         return self.engine.sample_rate
 
-    def open_stream(self, voice, **kwargs):
+    def open_stream(self, text=None, *, voice, **kwargs):
         self.opens += 1
         if self.opens <= self.fail_opens:
             raise self.fail_with
-        stream = self.engine.open_stream(voice=voice, **kwargs)
+        stream = self.engine.open_stream(text, voice=voice, **kwargs)
         real_cancel = stream.cancel
 
         def cancel() -> None:

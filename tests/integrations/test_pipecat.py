@@ -100,9 +100,9 @@ def record_served(model: Qwen3TTS, served: list[dict]):
     """An `open_stream` for `model` that records each stream it opens (warm-ups aside) in `served`."""
     open_stream = model.open_stream
 
-    def recording_open_stream(voice, **kwargs):
-        stream = open_stream(voice, **kwargs)
-        if kwargs.get("max_new_frames") == 1:  # the service's warm-up
+    def recording_open_stream(text=None, **kwargs):
+        stream = open_stream(text, **kwargs)
+        if kwargs.get("max_new_frames") in (1, 2):  # warm-ups: the engine's (2 frames), the service's voice (1)
             return stream
         rec = {"stream": stream, "steps_at_cancel": None}
         cancel = stream.cancel
@@ -143,9 +143,9 @@ class RecordingEngine:
     def sample_rate(self) -> int:
         return self.inner.sample_rate
 
-    def open_stream(self, voice, **kwargs):
-        stream = self.inner.open_stream(voice=voice, **kwargs)
-        rec = {"voice": voice, "stream": stream, "pushed": [], **kwargs}
+    def open_stream(self, text=None, *, voice, **kwargs):
+        stream = self.inner.open_stream(text, voice=voice, **kwargs)
+        rec = {"voice": voice, "stream": stream, "pushed": [], "text": text, **kwargs}
         push = stream.push_text
 
         def push_text(fragment: str) -> None:
@@ -288,7 +288,14 @@ async def drive(
 
     runner = WorkerRunner(handle_sigint=False)
     await runner.add_workers(worker)
-    await asyncio.gather(runner.run(), feed())
+    run, fed = asyncio.create_task(runner.run()), asyncio.create_task(feed())
+    try:
+        await asyncio.gather(run, fed)
+    finally:  # a failed step: stop the pipeline, so that the test reports the failure rather than hanging
+        fed.cancel()
+        if not run.done():
+            await runner.cancel()
+            await asyncio.wait_for(run, 10)
     if arrival_s is not None:
         arrival_s.update(down.arrival_s)
     return down.frames, up.frames

@@ -53,7 +53,9 @@ def failing(server, monkeypatch):
     as the engine produces it for TEXT."""
     first = reference_audio(server.tts, TEXT, max_frames=20)[:1920]  # the default schedule's first chunk: 1 frame
     open_stream = server.tts.open_stream
-    monkeypatch.setattr(server.tts, "open_stream", lambda voice, **kw: FailsAfterFirstChunk(open_stream(voice, **kw)))
+    monkeypatch.setattr(
+        server.tts, "open_stream", lambda text=None, **kw: FailsAfterFirstChunk(open_stream(text, **kw))
+    )
     yield first
     server.wait_idle(timeout_s=5)
 

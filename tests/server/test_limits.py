@@ -120,7 +120,8 @@ async def test_a_browser_sends_the_key_as_a_websocket_subprotocol(strict, caplog
 
 
 async def test_ninth_concurrent_request_gets_429(strict):
-    """8 websocket streams waiting for text hold 4 engine slots and 4 queue places; the ninth is refused."""
+    """8 websocket streams waiting for text take the server's 4 stream places and 4 queue places; the ninth is
+    refused. In the engine they wait for text in its queue, holding no slot (a slot is taken with the text)."""
     sockets = [await connect(strict.ws_url, additional_headers=strict.auth()) for _ in range(9)]
     try:
         for ws in sockets[:8]:
@@ -133,7 +134,7 @@ async def test_ninth_concurrent_request_gets_429(strict):
         await sockets[8].send(json.dumps({"type": "start", "voice": "ryan"}))
         assert json.loads(await sockets[8].recv())["status"] == 429
         stats = strict.tts.stats()
-        assert stats["active_streams"] == 4 and stats["queued_streams"] == 4
+        assert stats["active_streams"] == 0 and stats["queued_streams"] == 8
         for ws in sockets[:8]:
             await ws.send(json.dumps({"type": "cancel"}))
             assert json.loads(await ws.recv())["status"] == "cancelled"
