@@ -106,8 +106,19 @@ def test_unknown_speaker_names_the_speakers(custom):
 
 
 def test_unknown_language_names_the_languages(custom):
-    with pytest.raises(InvalidInputError, match="accepted: auto, chinese, english"):
+    with pytest.raises(InvalidInputError, match="accepted: Auto, Chinese, English, .* or their ISO 639 codes"):
         custom.generate("Hi.", voice=custom.speaker("ryan"), language="Klingon")
+
+
+def test_languages_are_names_or_codes_alike(custom):
+    """One rule on every surface (text/languages.py): "en", "en-US", "eng" and "english" are English."""
+    voice, greedy = custom.speaker("ryan"), SamplingParams.greedy()
+    english = custom.generate("Hi.", voice=voice, language="English", sampling=greedy, max_new_frames=4).codes
+    for language in ("en", "en-US", "eng", "english", "EN_gb"):
+        out = custom.generate("Hi.", voice=voice, language=language, sampling=greedy, max_new_frames=4)
+        assert torch.equal(out.codes, english), language
+    with custom.open_stream("Hi.", voice=voice, language="en", sampling=greedy, max_new_frames=4) as stream:
+        assert torch.equal(torch.cat([c.codes for c in stream]), english)
 
 
 def test_dialects_are_not_request_languages(custom):
@@ -196,3 +207,13 @@ def test_instruct_on_a_0b6_custom_voice_model_warns_and_is_ignored(tmp_path):
     with pytest.warns(UserWarning, match="ignores instruct"):
         voice = tts.speaker("ryan", instruct="Speak warmly.")
     assert voice.instruct is None
+
+
+def test_a_device_this_machine_lacks_is_refused_before_loading(golden):
+    """One device rule (`parse_device`) for every surface; the default is cuda when torch sees one, else cpu."""
+    missing = "cuda" if torch.version.cuda is None else f"cuda:{torch.cuda.device_count()}"
+    with pytest.raises(InvalidInputError, match=f"device='{missing}': ") as refused:
+        Qwen3TTS.from_pretrained(golden / "tiny" / "custom_voice", device=missing)
+    assert "device='cpu'" in str(refused.value)  # what to do instead
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert Qwen3TTS.from_pretrained(golden / "tiny" / "custom_voice").device.type == expected

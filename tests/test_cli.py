@@ -190,6 +190,32 @@ def test_speak_out_in_a_format_without_16_bit_pcm_fails_before_loading(cv_model,
     assert "loading" not in err and not out.exists()
 
 
+@pytest.mark.parametrize(
+    ("flags", "needle"),
+    [(["--language", "Klingon"], "error: --language Klingon: language 'Klingon' is not supported by Qwen3-TTS; "
+                                 "accepted: Auto, Chinese, English"),
+     (["--device", "cuda:7"], "error: --device cuda:7: device='cuda:7': "),
+     (["--device", "tpu9"], "error: --device tpu9: device='tpu9' is not a torch device")],
+)
+def test_speak_bad_device_or_language_fails_before_loading(cv_model, tmp_path, capsys, flags, needle):
+    out = tmp_path / "out.wav"
+    assert speak(cv_model, "--out", str(out), *flags) == 2
+
+    err = capsys.readouterr().err
+    assert err.startswith(needle) and "loading" not in err and not out.exists()
+
+
+def test_speak_empty_text_fails_before_loading(cv_model, tmp_path, capsys):
+    out = tmp_path / "out.wav"
+    assert main(["speak", " ", "--model", cv_model, "--speaker", "ryan", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: TEXT is empty") and "loading" not in err
+
+
+def test_speak_takes_language_codes(cv_model, tmp_path, capsys):
+    assert speak(cv_model, "--out", str(tmp_path / "out.wav"), "--language", "en-US") == 0
+
+
 @pytest.mark.parametrize("args", [["--help"], ["speak", "--help"], ["serve", "--help"], ["bench", "--help"],
                                   ["random-checkpoint", "--help"]])
 def test_help_loads_neither_torch_nor_transformers(args):

@@ -102,6 +102,20 @@ def test_fragments_give_the_codes_of_the_whole_text(tts, data, text):
     assert torch.equal(codes, whole.codes)
 
 
+@pytest.mark.parametrize("backend", ["auto", "onednn"])
+def test_fragments_give_the_codes_of_the_whole_text_in_float32(golden_models, backend):
+    """The default dtype too: codes exact with the larger layers packed ("auto") or every layer ("onednn"),
+    fragments cut mid-word and pushed while generation runs."""
+    model = golden_models("custom_voice", "float32", linear_backend=backend)
+    voice = model.speaker("ryan")
+    for text in SAMPLES[:3]:
+        cuts = sorted({1, len(text) // 3, len(text) // 2, len(text) - 2})
+        pieces = [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)], strict=True)]
+        whole = model.generate(text, voice=voice, language="English", sampling=SamplingParams.greedy(),
+                               non_streaming_layout=False, max_new_frames=40)
+        assert torch.equal(speak_in_pieces(model, voice, pieces, max_new_frames=40), whole.codes)
+
+
 def test_generation_waits_for_text_instead_of_ending(tts):
     """Text that pauses mid-utterance pauses the audio; it does not end the speech with padding."""
     voice = tts.speaker("ryan")

@@ -62,10 +62,11 @@ def _parser() -> argparse.ArgumentParser:
     speak.add_argument("--instruct", help="style instruction for --speaker (1.7B CustomVoice)")
     speak.add_argument("--ref-text", help="transcript of --ref-audio (in-context clone)")
     speak.add_argument("--x-vector-only", action="store_true", help="clone from the speaker embedding only")
-    speak.add_argument("--language", default="Auto")
+    speak.add_argument("--language", default="Auto",
+                       help="Auto (default), a language name (English) or code (en, en-US, zh-CN, ...)")
     speak.add_argument("--out", help="output WAV path (--out, --play or both)")
     speak.add_argument("--play", action="store_true", help="play the audio on the default output device (play extra)")
-    speak.add_argument("--device", default=None)
+    speak.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda when available, else cpu)")
     speak.add_argument("--dtype", default=None)
     speak.add_argument("--quantize", choices=QUANTIZE_CHOICES, default=None, help=QUANTIZE_HELP)
     speak.add_argument("--seed", type=int, default=None)
@@ -105,6 +106,9 @@ def _speak(args: argparse.Namespace) -> int:
 
     if not args.out and not args.play:
         raise InvalidInputError("speak needs --out FILE.wav, --play, or both")
+    if not args.text.strip():
+        raise InvalidInputError("TEXT is empty: give the text to speak, e.g. speak \"Hello there.\" ...")
+    _check_flags(args)  # --device and --language, before the (possibly long) load
     if args.out:  # before the (possibly long) load and synthesis
         _check_out(args.out)
     if args.play:  # before the (possibly long) load and synthesis: fail fast without sounddevice or a device
@@ -151,6 +155,22 @@ def _speak(args: argparse.Namespace) -> int:
     if args.play:
         _play(out.audio, out.sample_rate)
     return 0
+
+
+def _check_flags(args: argparse.Namespace) -> None:
+    """The values of --device and --language, checked by the rules every surface uses, named as flags."""
+    from .errors import InvalidInputError
+    from .model.checkpoint import parse_device
+    from .text.languages import language_name
+
+    checks = [("--language", args.language, language_name)]
+    if args.device is not None:
+        checks.append(("--device", args.device, parse_device))
+    for flag, value, check in checks:
+        try:
+            check(value)
+        except InvalidInputError as e:
+            raise InvalidInputError(f"{flag} {value}: {e}") from None
 
 
 def _check_out(out: str) -> None:
@@ -205,6 +225,7 @@ def _voices_parser(sub: argparse._SubParsersAction) -> None:
     text.add_argument("--x-vector-only", action="store_true", help="clone from the speaker embedding only")
     add.add_argument("--instruct", help="style instruction for --speaker (1.7B CustomVoice)")
     add.add_argument("--voice-dir", help=VOICE_DIR_HELP)
+    add.add_argument("--replace", action="store_true", help="replace a voice already stored under NAME")
     add.add_argument("--device", default=None)
     add.add_argument("--dtype", default=None)
     add.add_argument("--quantize", choices=QUANTIZE_CHOICES, default=None, help=QUANTIZE_HELP)
@@ -223,12 +244,17 @@ def _voices_parser(sub: argparse._SubParsersAction) -> None:
 def _voices_add(args: argparse.Namespace) -> int:
     from .errors import InvalidInputError
     from .tts import Qwen3TTS
-    from .voices.library import VoiceLibrary
-    from .voices.store import validate_name
+    from .voices.library import VoiceLibrary, default_voice_dir
+    from .voices.store import VoiceStore, validate_name
 
     validate_name(args.name)
     if args.ref_audio and not args.ref_text and not args.x_vector_only:
         raise InvalidInputError("--ref-audio needs --ref-text (its transcript) or --x-vector-only")
+    store = VoiceStore(default_voice_dir() if args.voice_dir is None else args.voice_dir)
+    existing = store.read_name(args.name)
+    if existing is not None and not args.replace:  # before the (possibly long) load
+        raise InvalidInputError(f"a voice named {args.name!r} exists in {store.root} ({existing.kind} for "
+                                f"{existing.model}); pass --replace to replace it, or choose another name")
     with _progress(f"loading {args.model}", spin=_is_local(args.model)):
         tts = Qwen3TTS.from_pretrained(args.model, device=args.device, dtype=args.dtype, quantize=args.quantize)
     lib = VoiceLibrary(tts, args.voice_dir)

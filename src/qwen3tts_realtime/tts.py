@@ -21,7 +21,6 @@ import torch
 from torch import Tensor
 
 from .engine.engine import DEFAULT_CHUNK_FRAMES, Engine, check_chunk_frames
-from .engine.generation import generate_frames
 from .engine.request import Requests, Runtime
 from .engine.sampling import SamplingParams
 from .engine.stream import Stream
@@ -79,7 +78,7 @@ class Qwen3TTS(VoiceFactory):
 
         Args:
             model: e.g. "Qwen/Qwen3-TTS-12Hz-0.6B-Base", or a folder in the official layout.
-            device: "cpu" (default), "cuda", "cuda:1", ...
+            device: "cpu", "cuda", "cuda:1", ...; default "cuda" when torch sees a CUDA device, else "cpu".
             dtype: "float32" (CPU default), "float64", "bfloat16" (accelerator default), "float16" (GPU only).
             revision: Hugging Face revision for hub ids.
             quantize: opt-in CPU weight format for the talker, text projection and code predictor: "fp16"
@@ -198,14 +197,7 @@ class Qwen3TTS(VoiceFactory):
         profile = self.resolve_voice(voice)
         specs = self.requests.specs(text, profile, language, sampling=sampling,
                                     non_streaming_layout=non_streaming_layout, max_new_frames=max_new_frames, seed=seed)
-        parts, generator = [], None
-        for spec in specs:
-            _, request = self.requests.build(spec)
-            if generator is not None:
-                request.generator = generator  # one random sequence across the segments of a long text
-            generator = request.generator
-            parts.append(generate_frames(self.talker, self.config, request).cpu())
-        codes = torch.cat(parts)
+        codes = self.requests.offline_codes(specs)
         audio = self.requests.offline_audio(profile, codes)
         return GenerationResult(codes=codes, audio=audio, sample_rate=self.sample_rate)
 
@@ -265,8 +257,9 @@ class Qwen3TTS(VoiceFactory):
         return self._engine
 
     def stats(self) -> dict:
-        """Engine statistics: active/queued streams, steps, batch sizes, host reads, warm voices."""
-        return self.engine.stats()
+        """Streaming engine statistics (active/queued streams, steps, batch sizes, host reads, warm voices), and
+        `offline`: the `generate()` calls and frames made in callers' threads (they take no engine step)."""
+        return {**self.engine.stats(), "offline": self.requests.offline_stats()}
 
     def close(self) -> None:
         """Stop the engine threads (open streams are cancelled). Idempotent; the model stays usable offline."""

@@ -70,3 +70,14 @@ def test_the_engine_reads_the_device_once_per_step(tts):
     assert stats["host_reads"]["step"] == stats["steps"]  # one read per step: codes, ends, finite flags
     assert stats["host_reads"]["decode"] == len(chunks)  # one copy per decode call: audio and codes together
     assert stats["host_reads_per_step"] == 1.0
+
+
+def test_offline_generations_are_counted_apart_from_engine_steps(tts):
+    """`generate()` runs in the caller's thread: `stats()["offline"]` counts it; it takes no engine step."""
+    voice, before = tts.speaker("ryan"), tts.stats()
+    outs = [tts.generate("Hi.", voice=voice, max_new_frames=4, seed=i) for i in range(3)]
+
+    after = tts.stats()
+    assert after["offline"]["generations"] - before["offline"]["generations"] == 3
+    assert after["offline"]["frames"] - before["offline"]["frames"] == sum(o.codes.shape[0] for o in outs)
+    assert after["steps"] == before["steps"]

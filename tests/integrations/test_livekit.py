@@ -31,7 +31,6 @@ from livekit.agents.types import USERDATA_TIMED_TRANSCRIPT
 from qwen3tts_realtime import InvalidInputError, Qwen3TTS, SamplingParams, VoiceProfile
 from qwen3tts_realtime.audio import RateChanger, to_pcm16
 from qwen3tts_realtime.engine.stream import StreamState
-from qwen3tts_realtime.integrations.livekit._options import apply_instruct
 from qwen3tts_realtime.livekit import TTS, model_language
 
 TEXT = "Hello there, how can I help you today?"
@@ -308,7 +307,7 @@ async def test_voices_resolve_through_a_voice_library_once(engine):
     t = make_tts(engine, voice="agent-anna", voice_library=library)
     first, second = [bytes((await t.synthesize("Hello there.").collect()).data) for _ in range(2)]
     assert first and first == second  # greedy: the same voice twice
-    assert library.calls == ["agent-anna"]
+    assert library.calls == ["agent-anna", "agent-anna"]  # resolved per stream through the library it was handed
     await t.aclose()
 
 
@@ -318,10 +317,12 @@ async def test_instruct_steers_built_in_speakers_and_is_refused_for_clones(engin
     t.update_options(instruct=None)
     plain = bytes((await t.synthesize("Hello there.").collect()).data)
     assert styled != plain  # the instruction is in the prompt (a 1.7B CustomVoice checkpoint honours it)
-    assert t._voices[("ryan", "Speak slowly and warmly.")].instruct == "Speak slowly and warmly."
+    await t.aclose()
     clone = VoiceProfile("clone_xvector", "custom_voice", speaker_embedding=torch.zeros(8))
-    with pytest.raises(InvalidInputError, match="not clones"):
-        apply_instruct(engine, clone, "Speak slowly.")
+    t = make_tts(engine, voice=clone, instruct="Speak slowly.")
+    with pytest.raises(APIError, match="a clone takes its style from its reference audio") as refused:
+        await t.synthesize("Hello there.").collect()
+    assert not refused.value.retryable
     await t.aclose()
 
 

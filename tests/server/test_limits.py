@@ -32,7 +32,9 @@ GOOD = {"input": "Hi there.", "voice": "ryan", "response_format": "pcm", "max_fr
     ({"encoding": "ulaw", "response_format": "flac"}, "encoding", "accepted there: 'pcm16'"),
     ({"response_format": "aac"}, "response_format", "'pcm', 'wav'"),
     ({"model": "tts-2"}, "model", "'qwen3-tts', 'tiny-custom-voice' (and answers OpenAI's 'tts-1', "),
-    ({"language": "Klingon"}, "language", "'english'"),
+    ({"language": "Klingon"}, "language", "accepted: Auto, Chinese, English"),
+    ({"language": 7}, "language", "must be a string such as 'English' or 'en'"),
+    ({"language": "en-US"}, None, None),  # accepted: names, ISO 639 codes and BCP-47 tags alike
     ({"temperature": 0}, "temperature", "temperature=0; accepted: a number from 0.01 to 100"),
     ({"temperature": 1e-300}, "temperature", "temperature=1e-300; accepted: a number from 0.01 to 100"),
     ({"subtalker_temperature": 1e30}, "subtalker_temperature", "=1e+30; accepted: a number from 0.01 to 100"),

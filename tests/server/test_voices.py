@@ -53,15 +53,21 @@ def test_clone_list_use_and_remove(base, ref_wav):
         assert c.get("/v1/voices/anna").json()["kind"] == "clone_icl"
 
         body = {"input": "Hello there.", "voice": "anna", "response_format": "pcm", "max_frames": 8, **GREEDY}
+        warm_before = c.get("/v1/voices/stats").json()["warm_voices"]
         first = c.post("/v1/audio/speech", json={**body, "stream": False})
         second = c.post("/v1/audio/speech", json={**body, "stream": False})
         assert (first.headers["x-voice-cache"], second.headers["x-voice-cache"]) == ("miss", "hit")
+        stats = c.get("/v1/voices/stats").json()
+        warm = stats["warm_voices"]  # the engine's warm-voice LRU: one miss (first), one hit (second)
+        assert stats["library"]["entries"] == 1 and warm["size"] == warm_before["size"] + 1
+        assert (warm["misses"] - warm_before["misses"], warm["hits"] - warm_before["hits"]) == (1, 1)
         profile = VoiceLibrary(base.tts, base.config.voice_dir).get("anna")
         expected = to_pcm16(reference_audio(base.tts, "Hello there.", max_frames=8, profile=profile))
         assert np.array_equal(np.frombuffer(second.content, "<i2"), expected)
 
-        stats = c.get("/v1/voices/stats").json()
-        assert stats["library"]["entries"] == 1 and stats["requests"] == {"hits": 1, "misses": 1}
+        styled = c.post("/v1/audio/speech", json={**body, "instructions": "Whisper."})
+        assert styled.status_code == 400 and styled.json()["error"]["param"] == "instructions"
+        assert "a clone takes its style from its reference audio" in styled.json()["error"]["message"]
 
         assert c.delete("/v1/voices/anna").json() == {"deleted": "anna"}
         assert c.get("/v1/voices/anna").status_code == 404
@@ -111,6 +117,9 @@ def test_custom_voice_stores_speakers_by_json(server):
         r = c.post("/v1/audio/speech", json={"input": "Hi.", "voice": "warm-ryan", "max_frames": 3,
                                             "response_format": "pcm"})
         assert r.status_code == 200 and len(r.content) > 0
+        # The same voice asked for by speaker and instructions is the same content: warm from the stored one.
+        again = {"input": "Hi.", "voice": "ryan", "instructions": "Speak warmly.", "max_frames": 3}
+        assert c.post("/v1/audio/speech", json=again).headers["x-voice-cache"] == "hit"
         r = c.post("/v1/voices", files={"file": ("a.wav", b"x")}, data={"name": "clone", "ref_text": "x"})
         assert r.status_code == 400 and "needs a Base checkpoint" in r.json()["error"]["message"]
         assert c.delete("/v1/voices/ryan").status_code == 400  # built-in

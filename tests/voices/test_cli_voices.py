@@ -38,9 +38,14 @@ def test_add_list_speak_and_remove_a_library_voice(tiny_base, tmp_path, ref_wav,
     assert main(["speak", "Hi.", "--model", str(tiny_base), "--voice", "anna", *lib, "--out", str(wav),
                  "--max-frames", "3", "--seed", "0"]) == 0
     assert sf.info(wav).samplerate == 24000
+    capsys.readouterr()
 
     assert main(["voices", "add", "anna", "--model", str(tiny_base), "--ref-audio", str(ref_wav),
-                 "--ref-text", REF_TEXT, *lib]) == 0
+                 "--ref-text", REF_TEXT, *lib]) == 2  # a name is never replaced silently
+    err = capsys.readouterr().err
+    assert "a voice named 'anna' exists in" in err and "pass --replace" in err and "loading" not in err
+    assert main(["voices", "add", "anna", "--model", str(tiny_base), "--ref-audio", str(ref_wav),
+                 "--ref-text", REF_TEXT, "--replace", *lib]) == 0
     assert "already prepared: reused" in capsys.readouterr().out
 
     assert main(["voices", "remove", "anna", *lib]) == 0

@@ -147,6 +147,11 @@ class Engine:
                 "time_s": dict(self._timings),
             }
 
+    def is_warm(self, voice: VoiceProfile) -> bool:
+        """Whether `voice` (or an equal profile: warm state is keyed by content) has warm state now, so a stream
+        for it starts without computing its prompt prefix. A peek: counts no hit or miss."""
+        return self._warm.contains(voice)
+
     def close(self) -> None:
         """Stop the threads and wait for them (the engine ends at its next step boundary); open streams are
         cancelled. Idempotent; also run at interpreter exit for an engine still open."""

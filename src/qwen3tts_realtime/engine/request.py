@@ -9,6 +9,7 @@ engine never sees `Qwen3TTS`.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,9 +22,10 @@ from ..model.config import GenerationDefaults, Qwen3TTSConfig
 from ..model.prompt import REF_TAIL_LEN, ROLE_LEN, TAIL_LEN, Prompt, PromptVoice, build_prompt
 from ..model.talker import Talker
 from ..model.text_tokenizer import TextTokenizer
+from ..text.languages import language_name
 from ..text.segment import group_segments
 from ..voices.profile import VoiceProfile
-from .generation import RowRequest
+from .generation import RowRequest, generate_frames
 from .sampling import SamplingParams
 
 __all__ = ["Runtime", "Requests", "RequestSpec", "FRAMES_PER_TEXT_TOKEN", "MIN_DEFAULT_FRAMES"]
@@ -72,6 +74,8 @@ class Requests:
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
+        self._offline = {"generations": 0, "frames": 0}  # offline work, done in callers' threads
+        self._offline_lock = threading.Lock()
 
     # ---- validation (no model work) ---------------------------------------------------------------------
 
@@ -189,9 +193,9 @@ class Requests:
 
     def language_id(self, language: str, voice: VoiceProfile) -> int | None:
         config = self.runtime.config
-        key = str(language).lower()
+        key = language_name(language).lower()
         if key not in config.languages:
-            raise InvalidInputError(f"unknown language {language!r}; accepted: {', '.join(config.languages)}")
+            raise InvalidInputError(f"language {language!r}: this checkpoint speaks {', '.join(config.languages)}")
         tc = config.talker
         language_id = None if key == "auto" else tc.codec_language_id[key]
         if voice.kind == "speaker" and key in ("chinese", "auto"):
@@ -214,6 +218,27 @@ class Requests:
                 spec.language_id, spec.non_streaming_layout,
             )
         return prompt, RowRequest(prompt=prompt, params=spec.params, max_frames=spec.max_frames, generator=generator)
+
+    def offline_codes(self, specs: list[RequestSpec]) -> Tensor:
+        """The codes of whole-text specs (a long text's segments), generated offline in this thread with one
+        random sequence across the segments. Counted in `offline_stats`."""
+        parts, generator = [], None
+        for spec in specs:
+            _, request = self.build(spec)
+            if generator is not None:
+                request.generator = generator
+            generator = request.generator
+            parts.append(generate_frames(self.runtime.talker, self.runtime.config, request).cpu())
+        codes = torch.cat(parts)
+        with self._offline_lock:
+            self._offline["generations"] += 1
+            self._offline["frames"] += codes.shape[0]
+        return codes
+
+    def offline_stats(self) -> dict[str, int]:
+        """Offline generations and frames so far (they take no engine step)."""
+        with self._offline_lock:
+            return dict(self._offline)
 
     def offline_audio(self, voice: VoiceProfile, codes: Tensor) -> np.ndarray:
         """Audio of generated codes, decoded whole. ICL clones decode reference + generated codes together and

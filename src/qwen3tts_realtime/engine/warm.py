@@ -58,6 +58,11 @@ class WarmVoices:
             return {"size": len(self._entries), "capacity": self.capacity, "hits": self.hits, "misses": self.misses,
                     "evictions": self.evictions}
 
+    def contains(self, voice: VoiceProfile) -> bool:
+        """Whether the voice has warm state now (a peek: counts nothing, moves nothing). Any thread."""
+        with self._lock:
+            return voice.content_key in self._entries
+
     def entry(self, voice: VoiceProfile) -> _Entry:
         """The voice's entry (created on a miss); one lookup per stream start."""
         key = voice.content_key

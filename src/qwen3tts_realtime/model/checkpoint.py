@@ -39,15 +39,39 @@ REQUIRED_FILES = (
 
 
 def parse_device(device: str | torch.device | None) -> torch.device:
-    """`None` → CPU; anything torch accepts as a device otherwise."""
+    """The device to load on: the one rule for every surface (Python, CLI, server, Pipecat, LiveKit).
+
+    `None` → "cuda" when torch sees a CUDA device, else "cpu" (logged). A named device must exist: "cuda" on a
+    CPU-only torch build, or "cuda:3" with one GPU, is refused here with what to do, before any loading.
+
+    Raises:
+        InvalidInputError: not a torch device, or one this machine or torch build does not have.
+    """
     if device is None:
-        return torch.device("cpu")
+        dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        log.info("device: %s (the default: cuda when torch sees a CUDA device, else cpu)", dev)
+        return dev
     try:
-        return torch.device(device)
+        dev = torch.device(device)
     except (RuntimeError, TypeError) as e:
         raise InvalidInputError(
             f"device={device!r} is not a torch device; use e.g. 'cpu', 'cuda', 'cuda:1', 'mps'"
         ) from e
+    if dev.type == "cuda":
+        if torch.version.cuda is None and getattr(torch.version, "hip", None) is None:  # ROCm builds say "cuda" too
+            raise InvalidInputError(
+                f"device={str(device)!r}: this torch ({torch.__version__}) is built without CUDA; install a CUDA "
+                "build of torch (https://pytorch.org/get-started/locally/) or use device='cpu'"
+            )
+        count = torch.cuda.device_count()
+        if count == 0 or (dev.index is not None and dev.index >= count):
+            raise InvalidInputError(
+                f"device={str(device)!r}: torch sees {count} CUDA device(s) (check the driver and "
+                "CUDA_VISIBLE_DEVICES), or use device='cpu'"
+            )
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise InvalidInputError(f"device={str(device)!r}: MPS is not available on this machine; use device='cpu'")
+    return dev
 
 
 def parse_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:

@@ -133,7 +133,7 @@ SETTINGS: tuple[tuple[str, str, str, type, str], ...] = (
     ("--model", "model", "QWEN3TTS_MODEL", str, "Hugging Face id or local checkpoint folder"),
     ("--model-id", "model_id", "QWEN3TTS_MODEL_ID", str,
      "name clients may send as `model` besides qwen3-tts (default: --model)"),
-    ("--device", "device", "QWEN3TTS_DEVICE", str, "cpu, cuda, cuda:1, ... (default: cpu)"),
+    ("--device", "device", "QWEN3TTS_DEVICE", str, "cpu, cuda, cuda:1, ... (default: cuda when available, else cpu)"),
     ("--dtype", "dtype", "QWEN3TTS_DTYPE", str, "float32, bfloat16, ... (default: per device)"),
     ("--quantize", "quantize", "QWEN3TTS_QUANTIZE", str, "CPU weight format: fp16, int8, int4 or w8a8 (default: none)"),
     ("--host", "host", "QWEN3TTS_HOST", str, "address to bind; 0.0.0.0 exposes the server to the network"),

@@ -18,6 +18,8 @@ from typing import Any
 
 from ..audio import G711_ENCODINGS
 from ..engine.sampling import SamplingParams, check_sampling_value
+from ..errors import InvalidInputError
+from ..text.languages import language_name
 from ._formats import ENCODINGS, RAW_ENCODINGS, SAMPLE_RATES
 
 __all__ = [
@@ -209,9 +211,13 @@ def _common(body: dict[str, Any], rules: RequestRules, *, text: str | None, resp
     if instructions is not None:
         instructions = _text(instructions, "instructions", rules.max_text_chars) if instructions else None
     language = body.get("language", "Auto")
-    if not isinstance(language, str) or language.lower() not in rules.languages:
-        raise ApiError(400, f"language={language!r} is not supported; accepted (any case): "
-                       f"{_names(rules.languages)}", param="language")
+    try:
+        language = language_name(language)  # names in any case, ISO 639 codes, BCP-47 tags: the one rule
+    except InvalidInputError as e:
+        raise ApiError(400, str(e), param="language") from None
+    if language.lower() not in rules.languages:
+        raise ApiError(400, f"language={language!r}: this checkpoint speaks (any case) {_names(rules.languages)}",
+                       param="language")
     rate = body.get("sample_rate", 24000)
     if isinstance(rate, bool) or rate not in SAMPLE_RATES:
         raise ApiError(400, f"sample_rate={rate!r} is not supported; accepted: {_names(SAMPLE_RATES)}",

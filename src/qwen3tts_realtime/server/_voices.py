@@ -2,7 +2,7 @@
 stats) on the voice library.
 
     GET    /v1/voices            built-in speakers and library voices
-    GET    /v1/voices/stats      library counters and the server's warm-voice hits/misses
+    GET    /v1/voices/stats      library counters and the engine's warm voices (size, hits, misses, evictions)
     GET    /v1/voices/{name}     one voice: kind, speaker, instruct (what `RemoteEngine.resolve_voice` reads)
     POST   /v1/voices            multipart (name, file, ref_text, x_vector_only): clone, Base checkpoints;
                                  JSON {"name", "speaker"?, "instructions"?}: store a speaker (CustomVoice)
@@ -13,8 +13,9 @@ Voice aliases (`--voice-alias alloy=ryan`) let OpenAI clients keep their voice n
 its voice. One of OpenAI's voice names that is neither mapped nor a voice here is refused with the mappings
 and the voices there are, never silently replaced.
 
-Warm voices: the engine keeps a voice's prompt prefix per profile object, so the resolver hands out the same
-object for the same (voice, instructions) and counts a hit when that object has served before. Multipart
+Warm voices: the engine keeps warm state (prompt prefixes, primed decoder state) in one LRU keyed by a voice's
+content, so the resolver memoises nothing: an equal profile is as warm. Whether a request's voice was warm
+(`X-Voice-Cache`, the voice-cache metric) is read from that LRU. Multipart
 bodies are parsed with the standard library's `email` parser (byte-exact for binary parts), so the server
 needs no multipart package. Library work (disk, encoders) runs in worker threads, never on the event loop.
 """
@@ -27,8 +28,6 @@ import email.parser
 import email.policy
 import io
 import logging
-import threading
-import weakref
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -36,6 +35,7 @@ import soundfile as sf
 from fastapi import APIRouter, Request
 
 from ..errors import AudioInputError, InvalidInputError, UnsupportedError
+from ..voices.profile import with_instruct
 from ..voices.store import NAME_PATTERN
 from ._limits import read_limited
 from ._requests import ApiError, parse_json
@@ -52,29 +52,21 @@ log = logging.getLogger("qwen3tts_realtime.server")
 
 DESIGN_VOICE = "design"  # VoiceDesign checkpoints: the voice `instructions` describe
 OPENAI_VOICES = ("alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx", "sage", "shimmer", "verse")
-_MAX_STYLED = 64  # (voice, instructions) variants kept warm per voice
 
 router = APIRouter()
 
 
 class VoiceResolver:
-    """Voice names (and instructions) to `VoiceProfile`s, the same object for the same voice; `aliases` maps
-    request names onto voices first. Thread-safe; `resolve` may read the library's folder, so call it off the
+    """Voice names (and instructions) to `VoiceProfile`s through the voice library; `aliases` maps request
+    names onto voices first. Thread-safe; `resolve` may read the library's folder, so call it off the
     event loop."""
 
     def __init__(self, tts: Qwen3TTS, library: VoiceLibrary, aliases: dict[str, str] | None = None) -> None:
         self._tts, self._library = tts, library
         self._aliases = dict(aliases or {})
-        self._lock = threading.Lock()
-        self._used: weakref.WeakSet[VoiceProfile] = weakref.WeakSet()
-        self._styled: weakref.WeakKeyDictionary[VoiceProfile, dict[str, VoiceProfile]] = (
-            weakref.WeakKeyDictionary()
-        )
-        self._designed: dict[str, VoiceProfile] = {}
-        self.hits = self.misses = 0
 
     def resolve(self, name: str, instructions: str | None = None) -> tuple[VoiceProfile, bool]:
-        """The profile for a request, and whether it was warm (served before).
+        """The profile for a request, and whether the engine has it warm (its warm-voice LRU, by content).
 
         Raises:
             ApiError: 400 for an invalid or unknown name (an unmapped OpenAI voice name too), or instructions
@@ -86,7 +78,7 @@ class VoiceResolver:
             if not instructions:
                 raise ApiError(400, "voice 'design' speaks the voice `instructions` describe; give "
                                "instructions", param="instructions")
-            profile = self._design(instructions)
+            profile = tts.design_voice(instructions)
         else:
             if not NAME_PATTERN.fullmatch(name):
                 raise ApiError(400, f"invalid voice name {name!r}: use 1-64 letters, digits, '.', '_' or "
@@ -97,15 +89,11 @@ class VoiceResolver:
                 if asked in OPENAI_VOICES and asked == name:
                     raise self._unmapped(asked) from None
                 raise ApiError(400, str(e), param="voice", code="unknown_voice") from None
-            profile = self._styled_voice(base, instructions)
-        with self._lock:
-            hit = profile in self._used
-            self._used.add(profile)
-            if hit:
-                self.hits += 1
-            else:
-                self.misses += 1
-        return profile, hit
+            try:
+                profile = with_instruct(base, instructions, model_size=tts.model_size, on_ignored=log.debug)
+            except InvalidInputError as e:
+                raise ApiError(400, str(e), param="instructions") from None
+        return profile, tts.engine.is_warm(profile)
 
     def _unmapped(self, name: str) -> ApiError:
         mapped = ", ".join(f"{a}={v}" for a, v in self._aliases.items()) or "none"
@@ -114,34 +102,6 @@ class VoiceResolver:
                         f"voices: {mapped}; voices here: {', '.join(voices) or 'none'}; map it with "
                         f"--voice-alias {name}=VOICE (or $QWEN3TTS_VOICE_ALIAS)", param="voice",
                         code="unknown_voice")
-
-    def _design(self, instructions: str) -> VoiceProfile:
-        with self._lock:
-            profile = self._designed.get(instructions)
-            if profile is None:
-                if len(self._designed) >= _MAX_STYLED:
-                    self._designed.pop(next(iter(self._designed)))
-                profile = self._designed[instructions] = self._tts.design_voice(instructions)
-            return profile
-
-    def _styled_voice(self, base: VoiceProfile, instructions: str | None) -> VoiceProfile:
-        if not instructions or instructions == base.instruct:
-            return base
-        if base.kind not in ("speaker", "design"):
-            raise ApiError(400, f"instructions cannot apply to {base!r}: they steer built-in speakers (1.7B "
-                           "CustomVoice) and designed voices; a clone takes its style from its reference "
-                           "audio", param="instructions")
-        if base.kind == "speaker" and self._tts.model_size == "0b6":
-            log.debug("the 0.6B CustomVoice model ignores instructions (as officially)")
-            return base
-        with self._lock:
-            variants = self._styled.setdefault(base, {})
-            profile = variants.get(instructions)
-            if profile is None:
-                if len(variants) >= _MAX_STYLED:
-                    variants.pop(next(iter(variants)))
-                profile = variants[instructions] = dataclasses.replace(base, instruct=instructions)
-            return profile
 
 
 def _state(request: Request) -> ServerState:
@@ -173,7 +133,7 @@ async def voice_stats(request: Request) -> dict[str, Any]:
     state = _state(request)
     stats = await asyncio.to_thread(state.library.stats)
     return {"library": dataclasses.asdict(stats), "cache_dir": str(state.library.cache_dir),
-            "requests": {"hits": state.voices.hits, "misses": state.voices.misses}}
+            "warm_voices": state.tts.engine.stats()["warm_voices"]}
 
 
 @router.get("/v1/voices/{name}")

@@ -6,8 +6,6 @@
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import torch
 from torch import Tensor
@@ -16,7 +14,7 @@ from ..errors import InvalidInputError, UnsupportedError
 from ..model.audio_input import load_reference_audio
 from ..model.codec import AudioLike
 from ..model.omp import releases_omp_workers
-from .profile import VoiceProfile
+from .profile import VoiceProfile, with_instruct
 
 __all__ = ["VoiceFactory"]
 
@@ -76,11 +74,8 @@ class VoiceFactory:
         key = str(name).lower()
         if key not in self.config.talker.spk_id:
             raise InvalidInputError(f"unknown speaker {name!r}; this checkpoint has: {', '.join(self.speakers)}")
-        if instruct and self.model_size == "0b6":
-            warnings.warn("the 0.6B CustomVoice model ignores instruct (as the official implementation does); "
-                          "use a 1.7B CustomVoice checkpoint for instructions", UserWarning, stacklevel=2)
-            instruct = None
-        return VoiceProfile("speaker", self.model_type, speaker=key, instruct=instruct or None)
+        plain = VoiceProfile("speaker", self.model_type, speaker=key)
+        return with_instruct(plain, instruct, model_size=self.model_size)
 
     def design_voice(self, instruct: str) -> VoiceProfile:
         """A voice described in words (VoiceDesign checkpoints), e.g. "A calm, low male voice".

@@ -9,7 +9,10 @@ Kinds:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Literal
@@ -17,7 +20,9 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-__all__ = ["VoiceKind", "VoiceProfile"]
+from ..errors import InvalidInputError
+
+__all__ = ["VoiceKind", "VoiceProfile", "with_instruct"]
 
 VoiceKind = Literal["clone_icl", "clone_xvector", "speaker", "design"]
 
@@ -71,3 +76,39 @@ class VoiceProfile:
             "design": f"instruct={self.instruct!r}",
         }[self.kind]
         return f"VoiceProfile(kind={self.kind!r}, {detail})"
+
+
+def with_instruct(
+    profile: VoiceProfile,
+    instruct: str | None,
+    *,
+    model_size: str | None,
+    on_ignored: Callable[[str], None] | None = None,
+) -> VoiceProfile:
+    """`profile` speaking with `instruct`: a built-in speaker's style (1.7B CustomVoice) or a designed voice's
+    description (VoiceDesign). None, or the profile's own instruction, keeps the profile. The one rule for
+    instructions, used by every surface (server, Pipecat, LiveKit).
+
+    The 0.6B CustomVoice model ignores instructions, as the official implementation does: the profile comes
+    back unchanged and `on_ignored` gets the reason (default: a `UserWarning`, shown once per place; a server
+    passes a debug log instead). `model_size` is the loaded model's ("0b6", "1b7").
+
+    Raises:
+        InvalidInputError: an instruction for a cloned voice (a clone takes its style from its reference audio).
+    """
+    if not instruct or instruct == profile.instruct:
+        return profile
+    if profile.kind not in ("speaker", "design"):
+        raise InvalidInputError(
+            f"instructions cannot apply to {profile!r}: they steer built-in speakers (CustomVoice) and designed "
+            "voices (VoiceDesign); a clone takes its style from its reference audio"
+        )
+    if profile.kind == "speaker" and model_size == "0b6":
+        reason = ("the 0.6B CustomVoice model ignores instruct (as the official implementation does); use a 1.7B "
+                  "CustomVoice checkpoint for instructions")
+        if on_ignored is None:
+            warnings.warn(reason, UserWarning, stacklevel=2)
+        else:
+            on_ignored(reason)
+        return profile
+    return dataclasses.replace(profile, instruct=instruct)

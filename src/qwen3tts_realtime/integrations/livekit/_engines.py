@@ -64,13 +64,12 @@ def load_engine(
         CheckpointError: not a Qwen3-TTS checkpoint, or the download failed.
         InvalidInputError: unknown device or dtype.
     """
-    import torch
 
     from ...model.checkpoint import parse_device, parse_dtype
     from ...tts import Qwen3TTS
 
     model = default_model() if model is None else model
-    dev = parse_device(device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu"))
+    dev = parse_device(device)
     dt = parse_dtype(dtype, dev)
     path = Path(model).expanduser()
     key = (str(path.resolve()) if path.is_dir() else str(model), str(dev), str(dt).removeprefix("torch."), quantize)

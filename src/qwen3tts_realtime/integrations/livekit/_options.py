@@ -6,57 +6,40 @@ exception tree, which `api_error` translates at the edge.
 
 from __future__ import annotations
 
-import dataclasses
-import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from livekit.agents import APIConnectionError, APIError, APITimeoutError
-from livekit.agents.language import LanguageCode
 
 from ...audio import MAX_RATE, MIN_RATE
 from ...errors import InvalidInputError, Qwen3TTSError
+from ...text.languages import LANGUAGES, language_name
 
 if TYPE_CHECKING:
-    from ...engine.protocol import TTSEngine
     from ...engine.sampling import SamplingParams
     from ...voices.profile import VoiceProfile
 
-__all__ = ["MODEL_LANGUAGES", "Qwen3Language", "TTSOptions", "api_error", "apply_instruct", "check_speed",
+__all__ = ["MODEL_LANGUAGES", "Qwen3Language", "TTSOptions", "api_error", "check_speed",
            "model_language"]
-
-log = logging.getLogger("qwen3tts_realtime.livekit")
 
 Qwen3Language = Literal[
     "Auto", "Chinese", "English", "German", "Italian", "Portuguese", "Spanish", "Japanese", "Korean",
     "French", "Russian",
 ]
-MODEL_LANGUAGES: tuple[str, ...] = Qwen3Language.__args__[1:]  # every Qwen3-TTS 12 Hz checkpoint speaks these
-_AUTO = ("auto", "multi", "")  # "multi": LiveKit's word for "any language"
+MODEL_LANGUAGES: tuple[str, ...] = LANGUAGES  # every Qwen3-TTS 12 Hz checkpoint speaks these
 
 
 def model_language(language: str) -> str:
-    """The model's name for a language given as LiveKit passes it or as the model names it.
-
-    "English"/"english" → "English"; "en", "en-US", "zh-CN", "cmn-Hans-CN", "pt-BR" → "English", "Chinese",
-    "Chinese", "Portuguese"; "Auto", "auto" or "multi" → "Auto" (the model decides).
+    """The model's name for a language given as LiveKit passes it or as the model names it, by the product's
+    one rule (`text.languages`): "en", "en-US", "zh-CN", "pt-BR" -> "English", "Chinese", "Chinese",
+    "Portuguese"; "Auto", "multi" or "" -> "Auto" (the model decides).
 
     Raises:
         InvalidInputError: a language Qwen3-TTS does not speak, or not a language at all.
     """
-    if not isinstance(language, str):
-        raise InvalidInputError(f"language must be a string such as 'English' or 'en', got {language!r}")
-    key = language.strip().lower()
-    if key in _AUTO:
+    if isinstance(language, str) and not language.strip():
         return "Auto"
-    name = key if key.capitalize() in MODEL_LANGUAGES else LanguageCode(language).to_language_name()
-    if name is None or name.capitalize() not in MODEL_LANGUAGES:
-        raise InvalidInputError(
-            f"language {language!r} is not one Qwen3-TTS speaks; accepted: Auto, "
-            f"{', '.join(MODEL_LANGUAGES)} (any case) or their codes (en, zh, zh-CN, ja, ko, de, fr, ru, pt, "
-            "es, it, en-US, ...)"
-        )
-    return name.capitalize()
+    return language_name(language)
 
 
 def check_speed(speed: float) -> float:
@@ -96,29 +79,6 @@ class TTSOptions:
         if self.chunk_frames is not None:
             kwargs["chunk_frames"] = self.chunk_frames
         return kwargs
-
-
-def apply_instruct(engine: TTSEngine, profile: VoiceProfile, instruct: str | None) -> VoiceProfile:
-    """`profile` with `instruct` as its instruction: a built-in speaker's style (1.7B CustomVoice) or a
-    designed voice's description (VoiceDesign). `None` keeps the profile's own.
-
-    The 0.6B CustomVoice model ignores instructions, as the official implementation does: a warning, then
-    the profile unchanged.
-
-    Raises:
-        InvalidInputError: an instruction for a cloned voice (clones take none).
-    """
-    if instruct is None or instruct == profile.instruct:
-        return profile
-    if profile.kind not in ("speaker", "design"):
-        raise InvalidInputError(
-            f"instruct={instruct!r} cannot apply to {profile!r}: instructions steer built-in speakers "
-            "(CustomVoice) and designed voices (VoiceDesign), not clones; pass instruct=None"
-        )
-    if profile.kind == "speaker" and getattr(engine, "model_size", None) == "0b6":
-        log.warning("the 0.6B CustomVoice model ignores instruct (as officially); use a 1.7B CustomVoice one")
-        return profile
-    return dataclasses.replace(profile, instruct=instruct or None)
 
 
 def api_error(e: BaseException) -> APIError:

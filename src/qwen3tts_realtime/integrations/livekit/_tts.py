@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Protocol
 from livekit.agents import APIConnectOptions, tts, utils
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, NOT_GIVEN, NotGivenOr
 
+from ...voices.profile import with_instruct
 from ._engines import engine_model_name
-from ._options import TTSOptions, apply_instruct, check_speed, model_language
+from ._options import TTSOptions, check_speed, model_language
 from ._streams import ChunkedStream, SynthesizeStream
 
 if TYPE_CHECKING:
@@ -34,7 +35,6 @@ __all__ = ["TTS", "VoiceLibraryLike"]
 log = logging.getLogger("qwen3tts_realtime.livekit")
 
 PROVIDER = "qwen3tts-realtime"
-_MAX_CACHED_VOICES = 8
 _WARM_TEXT = "Hello."
 
 
@@ -112,8 +112,6 @@ class TTS(tts.TTS):
             chunk_frames=None if chunk_frames is None else tuple(chunk_frames),
             max_new_frames=max_new_frames,
         )
-        # Resolved voices, held so the engine's warm state for them (keyed by profile) stays alive.
-        self._voices: dict[tuple[object, str | None], VoiceProfile] = {}
         self._streams: weakref.WeakSet[ChunkedStream | SynthesizeStream] = weakref.WeakSet()
         self._warmed: set[tuple[object, str | None, str]] = set()
         self._prewarm_tasks: set[asyncio.Task[None]] = set()
@@ -215,22 +213,17 @@ class TTS(tts.TTS):
     # ---- internals --------------------------------------------------------------------------------------
 
     async def _voice(self, opts: TTSOptions) -> VoiceProfile:
-        """The profile for `opts`' voice and instruction, resolved once (off the loop: a library may read
-        disk, a remote engine the network) and kept."""
-        key = (opts.voice, opts.instruct)
-        profile = self._voices.get(key)
-        if profile is None:
-            profile = await asyncio.to_thread(self._resolve_voice, opts)
-            if len(self._voices) >= _MAX_CACHED_VOICES:
-                self._voices.pop(next(iter(self._voices)))
-            self._voices[key] = profile
-        return profile
+        """The profile for `opts`' voice and instruction, resolved per stream off the loop (a library may read
+        disk, a remote engine the network). Nothing is memoised here: the voice library keeps its loaded
+        profiles, and the engine keeps warm state by voice content, so an equal profile is as warm."""
+        return await asyncio.to_thread(self._resolve_voice, opts)
 
     def _resolve_voice(self, opts: TTSOptions) -> VoiceProfile:
         voice = opts.voice
         if self._voice_library is not None:
             voice = self._voice_library.resolve(voice)
-        return apply_instruct(self._engine, self._engine.resolve_voice(voice), opts.instruct)
+        profile = self._engine.resolve_voice(voice)
+        return with_instruct(profile, opts.instruct, model_size=getattr(self._engine, "model_size", None))
 
     async def _warm(self, opts: TTSOptions) -> None:
         try:

@@ -1,8 +1,9 @@
 """What the Pipecat service asks of the engine: loading a model, voices, requests and streams.
 
-Does: load a checkpoint (blocking: the service runs it in a thread), resolve voices once (in a thread) and
-keep the profiles, since the engine's warm prompt prefixes belong to a profile object; freeze the settings
-into a `Request` per audio context; open validated engine streams; warm up. Uses the engine only through the
+Does: load a checkpoint (blocking: the service runs it in a thread), resolve voices per audio context (in a
+thread, through the voice library it is handed or the engine; nothing memoised here: the library keeps its
+loaded profiles and the engine keeps warm state by voice content); freeze the settings into a `Request` per
+audio context; open validated engine streams; warm up. Uses the engine only through the
 `TTSEngine` protocol.
 Does not: touch Pipecat frames, contexts or errors (`_service.py` turns exceptions into ErrorFrames).
 """
@@ -10,7 +11,6 @@ Does not: touch Pipecat frames, contexts or errors (`_service.py` turns exceptio
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +20,7 @@ from ...engine.protocol import TTSEngine
 from ...engine.sampling import SamplingParams
 from ...engine.stream import Stream
 from ...errors import InvalidInputError
-from ...voices.profile import VoiceProfile
+from ...voices.profile import VoiceProfile, with_instruct
 from ._settings import Qwen3TTSSettings, model_language, sampling_params
 
 __all__ = ["EngineAccess", "Request", "load_engine"]
@@ -42,13 +42,10 @@ class Request:
 
 
 def load_engine(model: str | Path, device: str | None, dtype: str | None, quantize: str | None = None) -> TTSEngine:
-    """Load a checkpoint (blocking). `device` None: "cuda" when available, else "cpu"."""
-    import torch
-
+    """Load a checkpoint (blocking). `device` None: "cuda" when available, else "cpu" (`parse_device`)."""
     from ...tts import Qwen3TTS
 
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    log.info("loading %s on %s", model, device)
+    log.info("loading %s", model)
     return Qwen3TTS.from_pretrained(model, device=device, dtype=dtype, quantize=quantize)
 
 
@@ -75,8 +72,6 @@ class EngineAccess:
         self._stream_args: dict[str, Any] = {"max_new_frames": max_new_frames}
         if chunk_frames is not None:
             self._stream_args["chunk_frames"] = chunk_frames
-        self._voices: dict[str, VoiceProfile] = {}  # resolved names
-        self._styled: dict[tuple[VoiceProfile, str], VoiceProfile] = {}  # voice + instruct
         self._size: str | None = None  # the engine's model size, once known
 
     @property
@@ -127,8 +122,8 @@ class EngineAccess:
             pass
 
     async def voice(self, voice: str | VoiceProfile | None, instruct: str | None) -> VoiceProfile:
-        """The profile to speak with: a name is resolved once (in a thread: a library may read files or
-        compute an embedding) and kept; `instruct` styles built-in speakers and designed voices.
+        """The profile to speak with: a name is resolved in a thread (a library may read files or compute an
+        embedding); `instruct` styles built-in speakers and designed voices (`with_instruct`).
 
         Raises:
             InvalidInputError: no voice, an unknown name, or an instruction for a cloned voice.
@@ -141,26 +136,12 @@ class EngineAccess:
         if isinstance(voice, VoiceProfile):
             base = voice
         else:
-            base = self._voices.get(voice)
-            if base is None:
-                library = self._voice_library
-                resolve = library.resolve if library is not None else self.engine.resolve_voice
-                base = self._voices[voice] = await asyncio.to_thread(resolve, voice)
+            library = self._voice_library
+            resolve = library.resolve if library is not None else self.engine.resolve_voice
+            base = await asyncio.to_thread(resolve, voice)
         if not instruct or instruct == base.instruct:
             return base
-        if base.kind not in ("speaker", "design"):
-            raise InvalidInputError(
-                f"instruct={instruct!r} cannot apply to {base!r}: instructions steer built-in speakers "
-                "(CustomVoice) and designed voices (VoiceDesign); a clone takes its style from its "
-                "reference audio"
-            )
-        if base.kind == "speaker" and await self._model_size() == "0b6":
-            log.warning("the 0.6B CustomVoice model ignores instruct (as officially); use a 1.7B one")
-            return base
-        styled = self._styled.get((base, instruct))
-        if styled is None:
-            styled = self._styled[base, instruct] = dataclasses.replace(base, instruct=instruct)
-        return styled
+        return with_instruct(base, instruct, model_size=await self._model_size())
 
     async def _model_size(self) -> str | None:
         """The engine's `model_size` ("0b6" | "1b7"; None when it has none), read once in a thread: a remote

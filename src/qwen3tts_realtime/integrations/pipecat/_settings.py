@@ -19,26 +19,10 @@ from pipecat.utils.types import NOT_GIVEN, NotGiven, is_given
 from ...audio import MAX_RATE, MIN_RATE
 from ...engine.sampling import SamplingParams, check_sampling_value
 from ...errors import InvalidInputError
+from ...text.languages import language_name
 from ...voices.profile import VoiceProfile
 
 __all__ = ["Qwen3TTSSettings", "check_values", "is_language_code", "model_language", "sampling_params"]
-
-# Pipecat base language code -> the model's language name (the 10 languages of Qwen3-TTS).
-_BY_CODE = {
-    "zh": "Chinese",
-    "cmn": "Chinese",
-    "en": "English",
-    "de": "German",
-    "it": "Italian",
-    "pt": "Portuguese",
-    "es": "Spanish",
-    "ja": "Japanese",
-    "ko": "Korean",
-    "fr": "French",
-    "ru": "Russian",
-}
-_NAMES = {name.lower(): name for name in ("Auto", *_BY_CODE.values())}
-
 
 @dataclass
 class Qwen3TTSSettings(TTSSettings):
@@ -68,33 +52,16 @@ class Qwen3TTSSettings(TTSSettings):
 
 
 def model_language(language: Language | str | None) -> str:
-    """The model's language name for a Pipecat `Language`, a language name or None ("Auto").
-
-    Regional variants resolve through their base language (`Language.EN_GB` -> "English").
+    """The model's language name for a Pipecat `Language`, a language name or code, or None ("Auto"), by the
+    product's one rule (`text.languages`): regional variants resolve through their base language
+    (`Language.EN_GB` -> "English").
 
     Raises:
         InvalidInputError: a language Qwen3-TTS does not speak; the message lists the supported ones.
     """
     if language is None:
         return "Auto"
-    if isinstance(language, Language):
-        name = _BY_CODE.get(str(language.value).split("-")[0].lower())
-    elif isinstance(language, str):
-        name = _NAMES.get(language.strip().lower())
-        if name is None:
-            try:
-                return model_language(Language(language))
-            except ValueError:
-                pass
-    else:
-        name = None
-    if name is None:
-        supported = ", ".join(_NAMES.values())
-        raise InvalidInputError(
-            f"language {language!r} is not supported by Qwen3-TTS; supported: {supported} "
-            "(as Pipecat Language values, e.g. Language.EN, or these names); None means Auto"
-        )
-    return name
+    return language_name(str(language.value) if isinstance(language, Language) else language)
 
 
 def is_language_code(language: object) -> bool:
