@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -13,6 +15,7 @@ from qwen3tts_realtime import (
     Qwen3TTS,
     SamplingParams,
     UnsupportedError,
+    VoiceLibrary,
 )
 
 
@@ -194,9 +197,29 @@ def test_sampling_at_the_ends_of_the_ranges_leaves_a_batch_unharmed(custom):
                 assert all(np.isfinite(chunk.audio).all() for chunk in chunks)
 
 
-def test_reference_too_short_to_encode(base):
-    with pytest.raises(AudioInputError, match="too short"):
-        base.clone_voice((np.random.default_rng(0).standard_normal(200).astype(np.float32), 24000), ref_text="hi")
+def speech_like(seconds: float) -> np.ndarray:
+    t = np.arange(round(seconds * 24000)) / 24000
+    return (0.3 * np.sin(2 * np.pi * 150 * t) * (1 + 0.3 * np.sin(2 * np.pi * 3 * t))).astype(np.float32)
+
+
+@pytest.mark.parametrize(
+    ("audio", "needle"),
+    [((speech_like(0.2), 24000), "holds 0.20 s of sound"),
+     ((np.zeros(3 * 24000, np.float32), 24000), "is silent (digital silence)"),
+     ((speech_like(61), 24000), "is 61.0 s long; the longest accepted is 60 s"),
+     ((speech_like(2)[::4].copy(), 6000), "sample rate of 6000 Hz; at least 8000 Hz"),
+     ((np.random.default_rng(0).standard_normal(200).astype(np.float32), 24000), "at least 1 s is needed")],
+    ids=["0.2s", "digital-silence", "61s", "6kHz", "200-samples"],
+)
+def test_clone_voice_refuses_what_the_voice_library_refuses(base, tmp_path, audio, needle):
+    """One reference-audio rule (voices/preprocess.py) for `clone_voice`, `speaker_embedding`, `speak --ref-audio`,
+    `voices add`, the server and `VoiceLibrary.clone`; `clone_voice` then uses the clip as given."""
+    with pytest.raises(AudioInputError, match=re.escape(needle)):
+        base.clone_voice(audio, ref_text="hi")
+    with pytest.raises(AudioInputError, match=re.escape(needle)):
+        base.speaker_embedding(audio)
+    with pytest.raises(AudioInputError, match=re.escape(needle)):
+        VoiceLibrary(base, tmp_path).clone("anna", audio, "hi")
 
 
 def test_instruct_on_a_0b6_custom_voice_model_warns_and_is_ignored(tmp_path):

@@ -11,9 +11,9 @@ import torch
 from torch import Tensor
 
 from ..errors import InvalidInputError, UnsupportedError
-from ..model.audio_input import load_reference_audio
 from ..model.codec import AudioLike
 from ..model.omp import releases_omp_workers
+from .preprocess import ReferencePreprocessing, prepare_reference
 from .profile import VoiceProfile, with_instruct
 
 __all__ = ["VoiceFactory"]
@@ -34,7 +34,7 @@ class VoiceFactory:
             AudioInputError: unusable audio.
         """
         self._require("base", "speaker_embedding")
-        return self._embed(load_reference_audio(audio, 24000))
+        return self._embed(prepare_reference(audio, ReferencePreprocessing.disabled()).samples)
 
     @releases_omp_workers
     def clone_voice(
@@ -47,14 +47,19 @@ class VoiceFactory:
             ref_text: the clip's transcript; required for the default in-context (ICL) clone.
             x_vector_only: clone from the speaker embedding alone (no transcript needed; less faithful).
 
+        The clip is validated by the same rule as the voice library's (`voices.preprocess`: readable, finite,
+        a source rate of at least 8 kHz, not silent, 1-60 s) but used as given (no trimming or normalising), as
+        the official implementation does.
+
         Raises:
             UnsupportedError: not a Base checkpoint.
-            InvalidInputError: ICL clone without `ref_text`; unusable audio.
+            InvalidInputError: ICL clone without `ref_text`.
+            AudioInputError: unusable audio (the message says why and what is accepted).
         """
         self._require("base", "clone_voice")
         if not x_vector_only:
             self.tokenizer.ref_ids(ref_text)  # validates the transcript before any audio work
-        wav = load_reference_audio(audio, 24000)
+        wav = prepare_reference(audio, ReferencePreprocessing.disabled()).samples
         embedding, hidden = self._embed(wav), self.talker.hidden_size
         if x_vector_only:
             return VoiceProfile("clone_xvector", self.model_type, hidden_size=hidden, speaker_embedding=embedding)
