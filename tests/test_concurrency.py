@@ -93,11 +93,14 @@ def test_requests_beyond_the_cap_queue_and_all_complete(golden):
     tts = Qwen3TTS.from_pretrained(golden / "tiny" / "custom_voice")
     tts.max_streams = 2
     voice = tts.speaker("ryan")
+    alone = [tts.generate("Hello.", voice=voice, max_new_frames=4, seed=i).codes for i in range(6)]
     streams = [tts.open_stream("Hello.", voice=voice, max_new_frames=4, seed=i) for i in range(6)]
-    assert tts.stats()["queued_streams"] + tts.stats()["active_streams"] >= 1
-    for s in streams:
-        assert list(s)[-1].is_last
-    assert max(tts.stats()["batch_sizes"]) <= 2
+    for s, expected in zip(streams, alone, strict=True):
+        chunks = list(s)
+        assert chunks[-1].is_last and torch.equal(torch.cat([c.codes for c in chunks]), expected)
+    stats = tts.stats()
+    assert max(stats["batch_sizes"]) == 2  # never more than the cap at once, and the cap was reached
+    assert sum(size * steps for size, steps in stats["batch_sizes"].items()) == sum(len(c) for c in alone)
     tts.close()
 
 

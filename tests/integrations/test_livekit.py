@@ -225,8 +225,23 @@ async def test_open_close_cycles_leak_nothing(engine):
     await t.aclose()
 
 
+async def test_an_unknown_voice_is_refused_as_soon_as_the_engine_is_known(engine):
+    """In-process, the voice is looked up when the TTS is made or its voice changed (no model work)."""
+    with pytest.raises(InvalidInputError, match="unknown voice 'nobody'"):
+        make_tts(engine, voice="nobody")
+    t = make_tts(engine)
+    with pytest.raises(InvalidInputError, match="unknown voice 'nobody'"):
+        t.update_options(voice="nobody")
+    clone = VoiceProfile("clone_xvector", "custom_voice", speaker_embedding=torch.zeros(8))
+    with pytest.raises(InvalidInputError, match="a clone takes its style from its reference audio"):
+        make_tts(engine, voice=clone, instruct="Speak slowly.")
+    assert t._opts.voice == "ryan"  # a refused change changes nothing
+    await t.aclose()
+
+
 async def test_bad_input_fails_with_a_non_retryable_api_error(engine):
-    t = make_tts(engine, voice="nobody")
+    # An engine that cannot be asked at once (a remote one; here a wrapper) refuses the voice at synthesis.
+    t = make_tts(SpyEngine(engine), voice="nobody")
     errors = []
     t.on("error", errors.append)
     with pytest.raises(APIError, match="unknown voice 'nobody'") as raised:
@@ -295,7 +310,7 @@ async def test_update_options_apply_to_new_streams_and_speed_keeps_word_times_in
     await t.aclose()
 
 
-async def test_voices_resolve_through_a_voice_library_once(engine):
+async def test_voices_resolve_through_the_voice_library_it_is_handed(engine):
     class Library:
         calls: list = []
 
@@ -307,7 +322,8 @@ async def test_voices_resolve_through_a_voice_library_once(engine):
     t = make_tts(engine, voice="agent-anna", voice_library=library)
     first, second = [bytes((await t.synthesize("Hello there.").collect()).data) for _ in range(2)]
     assert first and first == second  # greedy: the same voice twice
-    assert library.calls == ["agent-anna", "agent-anna"]  # resolved per stream through the library it was handed
+    # checked when the TTS was made, then resolved per stream through the library it was handed
+    assert library.calls == ["agent-anna"] * 3
     await t.aclose()
 
 
@@ -319,7 +335,7 @@ async def test_instruct_steers_built_in_speakers_and_is_refused_for_clones(engin
     assert styled != plain  # the instruction is in the prompt (a 1.7B CustomVoice checkpoint honours it)
     await t.aclose()
     clone = VoiceProfile("clone_xvector", "custom_voice", speaker_embedding=torch.zeros(8))
-    t = make_tts(engine, voice=clone, instruct="Speak slowly.")
+    t = make_tts(SpyEngine(engine), voice=clone, instruct="Speak slowly.")
     with pytest.raises(APIError, match="a clone takes its style from its reference audio") as refused:
         await t.synthesize("Hello there.").collect()
     assert not refused.value.retryable

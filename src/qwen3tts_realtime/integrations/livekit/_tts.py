@@ -68,8 +68,10 @@ class TTS(tts.TTS):
 
     Raises:
         TypeError: `engine` does not implement `TTSEngine`.
-        InvalidInputError: (a ValueError) a language Qwen3-TTS does not speak, or a speed out of range.
-            Voices are resolved on first use: an unknown one fails that stream with a non-retryable APIError.
+        InvalidInputError: (a ValueError) a language Qwen3-TTS does not speak, a speed out of range, or (with
+            an in-process engine or a `voice_library`) an unknown voice or an instruction it cannot take. With a
+            remote engine the voice is checked at `prewarm()` and the first stream: an unknown one fails that
+            stream with a non-retryable APIError.
     """
 
     def __init__(
@@ -112,6 +114,7 @@ class TTS(tts.TTS):
             chunk_frames=None if chunk_frames is None else tuple(chunk_frames),
             max_new_frames=max_new_frames,
         )
+        self._check_voice(self._opts)
         self._streams: weakref.WeakSet[ChunkedStream | SynthesizeStream] = weakref.WeakSet()
         self._warmed: set[tuple[object, str | None, str]] = set()
         self._prewarm_tasks: set[asyncio.Task[None]] = set()
@@ -150,7 +153,8 @@ class TTS(tts.TTS):
         Arguments as in the constructor; `instruct=None` clears the instruction.
 
         Raises:
-            InvalidInputError: a language Qwen3-TTS does not speak, or a speed out of range.
+            InvalidInputError: a language Qwen3-TTS does not speak, a speed out of range, or an unknown voice
+                (checked as in the constructor); a refused change changes nothing.
         """
         changes: dict[str, object] = {}
         if utils.is_given(voice):
@@ -169,7 +173,10 @@ class TTS(tts.TTS):
             changes["chunk_frames"] = None if chunk_frames is None else tuple(chunk_frames)
         if utils.is_given(max_new_frames):
             changes["max_new_frames"] = max_new_frames
-        self._opts = dataclasses.replace(self._opts, **changes)
+        opts = dataclasses.replace(self._opts, **changes)
+        if "voice" in changes or "instruct" in changes:
+            self._check_voice(opts)
+        self._opts = opts
 
     def synthesize(
         self, text: str, *, conn_options: APIConnectOptions = DEFAULT_API_CONNECT_OPTIONS
@@ -217,6 +224,15 @@ class TTS(tts.TTS):
         disk, a remote engine the network). Nothing is memoised here: the voice library keeps its loaded
         profiles, and the engine keeps warm state by voice content, so an equal profile is as warm."""
         return await asyncio.to_thread(self._resolve_voice, opts)
+
+    def _check_voice(self, opts: TTSOptions) -> None:
+        """Refuse an unknown voice (or an instruction it cannot take) as soon as the engine is known: at once for
+        an in-process engine or a voice library (a name lookup, no model work); a remote engine's server is
+        asked at `prewarm()` and the first stream instead, never from the event loop."""
+        from ...tts import Qwen3TTS
+
+        if isinstance(self._engine, Qwen3TTS) or self._voice_library is not None:
+            self._resolve_voice(opts)
 
     def _resolve_voice(self, opts: TTSOptions) -> VoiceProfile:
         voice = opts.voice
