@@ -83,4 +83,6 @@ def test_add_a_named_speaker_and_a_designed_voice(golden, tmp_path, capsys):
 
     assert main(["speak", "Hi.", "--model", str(golden / "tiny" / "voice_design"), "--voice", "helper", *lib,
                  "--out", str(tmp_path / "x.wav")]) == 2
-    assert "prepared for another checkpoint (custom_voice)" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "prepared for another checkpoint (custom_voice)" in err
+    assert "voices add helper --replace" in err and "POST /v1/voices" in err  # how, on each surface

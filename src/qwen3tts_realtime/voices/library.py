@@ -374,13 +374,14 @@ class VoiceLibrary:
         return voice
 
     def _load(self, info: VoiceInfo) -> VoiceProfile:
-        redo = {"clone_icl": f"lib.clone({info.name!r}, audio, ref_text=...)",
-                "clone_xvector": f"lib.clone({info.name!r}, audio, x_vector_only=True)",
-                "design": f"lib.design({info.name!r}, description)"}.get(info.kind, f"lib.add({info.name!r}, voice)")
+        python = {"clone_icl": f"lib.clone({info.name!r}, audio, ref_text=...)",
+                  "clone_xvector": f"lib.clone({info.name!r}, audio, x_vector_only=True)",
+                  "design": f"lib.design({info.name!r}, description)"}.get(info.kind, f"lib.add({info.name!r}, voice)")
+        redo = f"CLI: qwen3tts-realtime voices add {info.name} --replace ...; HTTP: POST /v1/voices; Python: {python}"
         if info.model_id != self.model_id:
             raise InvalidInputError(
                 f"voice {info.name!r} ({info.kind}) was prepared for another checkpoint ({info.model}); this "
-                f"model is {model_label(self._tts.folder)}: prepare it again with this model: {redo}"
+                f"model is {model_label(self._tts.folder)}: prepare it again with this model ({redo})"
             )
         voice = self._cached(info.key)
         if voice is None:
@@ -388,10 +389,10 @@ class VoiceLibrary:
                 stored = self._store.read_entry(info.key)
             except DamagedEntryError as e:
                 raise InvalidInputError(
-                    f"the stored voice {info.name!r} is damaged ({e}), so it is not used: prepare it again: {redo}"
+                    f"the stored voice {info.name!r} is damaged ({e}), so it is not used: prepare it again ({redo})"
                 ) from e
             if stored is None:
-                raise InvalidInputError(f"the entry of voice {info.name!r} is missing; prepare it again: {redo}")
+                raise InvalidInputError(f"the entry of voice {info.name!r} is missing; prepare it again ({redo})")
             voice = stored[0]
         return self._remember(info.key, voice, hit=True)
 
