@@ -194,7 +194,7 @@ def test_speak_out_in_a_format_without_16_bit_pcm_fails_before_loading(cv_model,
     ("flags", "needle"),
     [(["--language", "Klingon"], "error: --language Klingon: language 'Klingon' is not supported by Qwen3-TTS; "
                                  "accepted: Auto, Chinese, English"),
-     (["--device", "cuda:7"], "error: --device cuda:7: device='cuda:7': "),
+     (["--device", "cuda:7"], "error: --device cuda:7: "),
      (["--device", "tpu9"], "error: --device tpu9: device='tpu9' is not a torch device")],
 )
 def test_speak_bad_device_or_language_fails_before_loading(cv_model, tmp_path, capsys, flags, needle):

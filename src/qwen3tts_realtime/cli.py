@@ -169,8 +169,8 @@ def _check_flags(args: argparse.Namespace) -> None:
     for flag, value, check in checks:
         try:
             check(value)
-        except InvalidInputError as e:
-            raise InvalidInputError(f"{flag} {value}: {e}") from None
+        except InvalidInputError as e:  # the rule names its Python argument ("device='x': ..."): name the flag
+            raise InvalidInputError(f"{flag} {value}: {str(e).removeprefix(f'device={value!r}: ')}") from None
 
 
 def _check_out(out: str) -> None:

@@ -61,16 +61,16 @@ def parse_device(device: str | torch.device | None) -> torch.device:
         if torch.version.cuda is None and getattr(torch.version, "hip", None) is None:  # ROCm builds say "cuda" too
             raise InvalidInputError(
                 f"device={str(device)!r}: this torch ({torch.__version__}) is built without CUDA; install a CUDA "
-                "build of torch (https://pytorch.org/get-started/locally/) or use device='cpu'"
+                "build of torch (https://pytorch.org/get-started/locally/) or run on the CPU ('cpu')"
             )
         count = torch.cuda.device_count()
         if count == 0 or (dev.index is not None and dev.index >= count):
             raise InvalidInputError(
                 f"device={str(device)!r}: torch sees {count} CUDA device(s) (check the driver and "
-                "CUDA_VISIBLE_DEVICES), or use device='cpu'"
+                "CUDA_VISIBLE_DEVICES), or run on the CPU ('cpu')"
             )
     if dev.type == "mps" and not torch.backends.mps.is_available():
-        raise InvalidInputError(f"device={str(device)!r}: MPS is not available on this machine; use device='cpu'")
+        raise InvalidInputError(f"device={str(device)!r}: MPS is not available on this machine; run on the CPU ('cpu')")
     return dev
 
 
