@@ -20,10 +20,11 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import pytest
 import uvicorn
 import websockets
 
-from qwen3tts_realtime import Qwen3TTS, SamplingParams
+from qwen3tts_realtime import Qwen3TTS, SamplingParams, VoiceLibrary
 from qwen3tts_realtime.audio import StreamResampler, encode_g711, to_pcm16
 from qwen3tts_realtime.pipecat import Qwen3TTSService
 
@@ -60,9 +61,9 @@ def twilio_start(stream_sid: str) -> list[str]:
     ]
 
 
-async def expected_ulaw(tts: Qwen3TTS) -> bytes:
+async def expected_ulaw(tts: Qwen3TTS, voice: str = "ryan") -> bytes:
     """The engine's greedy speech of the greeting, as the service asks for it in token mode, in mu-law."""
-    async with tts.open_stream(voice="ryan", sampling=SamplingParams.greedy(), max_new_frames=FRAMES) as stream:
+    async with tts.open_stream(voice=voice, sampling=SamplingParams.greedy(), max_new_frames=FRAMES) as stream:
         stream.push_text(GREETING)
         stream.end_input()
         samples = np.concatenate([chunk.audio async for chunk in stream])
@@ -70,11 +71,18 @@ async def expected_ulaw(tts: Qwen3TTS) -> bytes:
     return encode_g711(to_pcm16(np.concatenate([resampler.process(samples), resampler.flush()])), "ulaw")
 
 
-async def test_twilio_media_stream_gets_the_greeting_as_ulaw(golden):
+@pytest.mark.parametrize(("checkpoint", "voice"), [("custom_voice", "ryan"), ("base", "anna")])
+async def test_twilio_media_stream_gets_the_greeting_as_ulaw(golden, tmp_path, monkeypatch, checkpoint, voice):
+    """A built-in speaker, and a voice-library name from $QWEN3TTS_VOICE_DIR (as the example's --voice help says)."""
     bot = example("pipecat_twilio_bot")
-    tts = Qwen3TTS.from_pretrained(golden / "tiny" / "custom_voice")
+    if checkpoint == "base":
+        monkeypatch.setenv("QWEN3TTS_VOICE_DIR", str(tmp_path / "voices"))
+        VoiceLibrary(Qwen3TTS.from_pretrained(golden / "tiny" / "base"), tmp_path / "voices").clone(
+            voice, str(golden / "inputs" / "ref_24k.wav"), x_vector_only=True
+        )
+    tts = Qwen3TTS.from_pretrained(golden / "tiny" / checkpoint)  # its library: $QWEN3TTS_VOICE_DIR
     app = bot.create_app(
-        tts, Qwen3TTSService.Settings(voice="ryan", do_sample=False), greeting=GREETING, max_new_frames=FRAMES
+        tts, Qwen3TTSService.Settings(voice=voice, do_sample=False), greeting=GREETING, max_new_frames=FRAMES
     )
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
@@ -89,7 +97,7 @@ async def test_twilio_media_stream_gets_the_greeting_as_ulaw(golden):
                 twiml = await client.post(f"http://127.0.0.1:{port}/twiml")
             assert twiml.status_code == 200 and f'<Stream url="wss://127.0.0.1:{port}/ws"/>' in twiml.text
 
-            want = await expected_ulaw(tts)
+            want = await expected_ulaw(tts, voice)
             got = b""
             async with websockets.connect(f"ws://127.0.0.1:{port}/ws") as ws:
                 for message in twilio_start("MZ0"):
