@@ -144,7 +144,7 @@ class Requests:
     def incremental(self, spec: RequestSpec, ids: list[int]) -> RequestSpec:
         """An incremental request as if its committed text `ids` were the whole text (streaming layout)."""
         if not ids:
-            raise InvalidInputError("the stream's input ended without any text; push_text() something to say")
+            raise InvalidInputError("the stream's input ended without any text: send some text before ending it")
         tok = self.runtime.tokenizer
         template = torch.tensor([*tok.role_ids, *ids, *tok.end_ids], dtype=torch.long)
         max_frames = self.frame_budget(len(ids)) if spec.max_frames_auto else spec.max_frames
