@@ -61,12 +61,12 @@ class RunningServer:
         return {"Authorization": f"Bearer {self.config.api_key}"} if self.config.api_key else {}
 
 
-def start_server(tts: Qwen3TTS,
-                 config: ServerConfig) -> tuple[RunningServer, uvicorn.Server, threading.Thread]:
+def start_server(tts: Qwen3TTS, config: ServerConfig,
+                 port: int = 0) -> tuple[RunningServer, uvicorn.Server, threading.Thread]:
     app = create_app(tts, config)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock.bind(("127.0.0.1", port))
     port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", ws_max_size=config.max_body_bytes,
                                            timeout_graceful_shutdown=1))
@@ -86,8 +86,9 @@ def start_server(tts: Qwen3TTS,
 
 
 @contextlib.contextmanager
-def running_server(tts: Qwen3TTS, config: ServerConfig) -> Iterator[RunningServer]:
-    running, server, thread = start_server(tts, config)
+def running_server(tts: Qwen3TTS, config: ServerConfig, port: int = 0) -> Iterator[RunningServer]:
+    """A real server on a free localhost port (or `port`), stopped when the block is left."""
+    running, server, thread = start_server(tts, config, port)
     try:
         yield running
     finally:

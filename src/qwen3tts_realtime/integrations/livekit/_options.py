@@ -9,9 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from livekit.agents import APIConnectionError, APIError, APITimeoutError
+from livekit.agents import APIConnectionError, APIError, APIStatusError, APITimeoutError
 
 from ...audio import MAX_RATE, MIN_RATE
+from ...client import RemoteEngineError
 from ...errors import InvalidInputError, Qwen3TTSError
 from ...text.languages import LANGUAGES, language_name
 
@@ -85,11 +86,17 @@ def api_error(e: BaseException) -> APIError:
     """The LiveKit error for an engine failure, retryable only where a retry can help.
 
     Bad input (unknown voice or language, bad text or option) and a closed engine fail the same way again:
-    not retryable. A remote engine's connection failures and timeouts, and running out of accelerator
-    memory (other streams end and free it), are.
+    not retryable. A remote engine's connection failures (refused, dropped mid-stream) and timeouts, its
+    server at capacity (429) or failing (5xx), and running out of accelerator memory (other streams end and
+    free it), are; a wrong API key (401) is not.
     """
     if isinstance(e, APIError):
         return e
+    if isinstance(e, RemoteEngineError):  # the server: unreachable or dropped (retry), or an HTTP status
+        if e.status is None:
+            return APIConnectionError(f"cannot reach the Qwen3-TTS server: {e}")
+        # LiveKit's rule: 408/429 and 5xx are retried (at capacity, restarting), other 4xx (a wrong key) are not
+        return APIStatusError(f"the Qwen3-TTS server refused: {e}", status_code=e.status)
     if isinstance(e, Qwen3TTSError | ValueError | TypeError):
         return APIError(f"Qwen3-TTS rejected the request: {e}", retryable=False)
     if isinstance(e, TimeoutError):
