@@ -4,8 +4,9 @@
 livekit-agents 1.8.9 drops text pushed after `flush()`, and so do we); `synthesize()` speaks a complete text
 in the checkpoint's official layout. Both emit the engine's native 24 kHz int16 PCM (LiveKit resamples),
 word times estimated from the text and the audio actually produced, and TTFB metrics (see `_streams.py`).
-Each stream takes the options current at its creation; voices are resolved once and kept, so the engine's
-warm state for them lives on; `prewarm()` computes it in the background.
+Each stream takes the options current at its creation and resolves its voice then (through the voice library
+it is handed, or the engine); the engine keeps warm state by voice content, so nothing is memoised here;
+`prewarm()` computes that state in the background.
 """
 
 from __future__ import annotations
