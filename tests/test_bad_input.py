@@ -18,6 +18,8 @@ from qwen3tts_realtime import (
     VoiceLibrary,
 )
 
+from .voices.conftest import speechlike
+
 
 @pytest.fixture(scope="module")
 def base(golden):
@@ -197,17 +199,12 @@ def test_sampling_at_the_ends_of_the_ranges_leaves_a_batch_unharmed(custom):
                 assert all(np.isfinite(chunk.audio).all() for chunk in chunks)
 
 
-def speech_like(seconds: float) -> np.ndarray:
-    t = np.arange(round(seconds * 24000)) / 24000
-    return (0.3 * np.sin(2 * np.pi * 150 * t) * (1 + 0.3 * np.sin(2 * np.pi * 3 * t))).astype(np.float32)
-
-
 @pytest.mark.parametrize(
     ("audio", "needle"),
-    [((speech_like(0.2), 24000), "holds 0.20 s of sound"),
+    [((speechlike(0.2), 24000), "holds 0.20 s of sound"),
      ((np.zeros(3 * 24000, np.float32), 24000), "is silent (digital silence)"),
-     ((speech_like(61), 24000), "is 61.0 s long; the longest accepted is 60 s"),
-     ((speech_like(2)[::4].copy(), 6000), "sample rate of 6000 Hz; at least 8000 Hz"),
+     ((speechlike(61), 24000), "is 61.0 s long; the longest accepted is 60 s"),
+     ((speechlike(2, sample_rate=6000), 6000), "sample rate of 6000 Hz; at least 8000 Hz"),
      ((np.random.default_rng(0).standard_normal(200).astype(np.float32), 24000), "at least 1 s is needed")],
     ids=["0.2s", "digital-silence", "61s", "6kHz", "200-samples"],
 )
