@@ -98,6 +98,7 @@ async def main() -> None:
     )
     parser.add_argument("--wav", default=None, help="write the audio to this WAV file instead of playing it")
     parser.add_argument("--text", default=REPLY)
+    parser.add_argument("--seed", type=int, default=None, help="seed the sampling (the same speech every run)")
     args = parser.parse_args()
 
     output = audio_output(args.wav, args.sample_rate)
@@ -117,7 +118,7 @@ async def speak(args: argparse.Namespace, model: str, output: FrameProcessor) ->
     tts = Qwen3TTSService(
         model=model,
         device=args.device,
-        settings=Qwen3TTSService.Settings(voice=args.voice),
+        settings=Qwen3TTSService.Settings(voice=args.voice, seed=args.seed),
         max_new_frames=100 if args.random else None,  # random weights rarely stop by themselves
     )
     pipeline = Pipeline([tts, output])
