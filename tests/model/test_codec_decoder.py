@@ -163,6 +163,41 @@ def test_slot_reuse_with_put(load_decoder, long_case) -> None:
     assert max_diff(torch.cat([head_c, second[1:]], dim=-1), decoder(codes_c)) <= EXACT_ATOL
 
 
+def test_fixed_slots_decode_the_due_rows_in_place(load_decoder, long_case) -> None:
+    """The engine's layout: one state of 4 slots; each call decodes only the rows that are due, in any order,
+    and every stream's audio equals its whole decode. A reset slot serves a new stream from scratch."""
+    decoder = load_decoder(torch.float64)
+    codes = long_case["codes"]
+    streams = {0: codes[None, :100], 2: codes[None, 100:180], 3: codes[None, 300:390]}
+    slots, audio, done = decoder.new_state(4), {r: [] for r in streams}, dict.fromkeys(streams, 0)
+    calls = [(3, 2, 0), (0, 3), (2, 0, 3), (0,), (3, 2), (2, 3, 0)] * 9  # rows due per call, in call order
+    for i, due in enumerate(calls):
+        n = 1 + i % 3
+        due = [r for r in due if done[r] + n <= streams[r].shape[1]]
+        if not due:
+            continue
+        rows = torch.tensor(due)
+        batch = torch.cat([streams[r][:, done[r] : done[r] + n] for r in due])
+        out = decoder.decode_step(batch, slots, rows=rows)
+        for j, r in enumerate(due):
+            audio[r].append(out[j : j + 1])
+            done[r] += n
+    for r, c in streams.items():
+        assert max_diff(torch.cat(audio[r], dim=-1), decoder(c[:, : done[r]])) <= EXACT_ATOL
+    assert slots.frames.tolist() == [done[0], 0, done[2], done[3]]
+    assert done[0] > 71 and slots.kv[:, :, 1].abs().max() == 0  # past the window; the idle slot untouched
+
+    slots.reset_(2)  # slot 2 takes a new stream
+    fresh = decoder.decode_step(codes[None, 200:208], slots, rows=torch.tensor([2]))
+    assert max_diff(fresh, decoder(codes[None, 200:208])) <= EXACT_ATOL
+
+
+def test_decode_step_rejects_rows_other_than_the_codes(load_decoder) -> None:
+    decoder = load_decoder(torch.float32)
+    with pytest.raises(InvalidInputError, match="rows lists 2"):
+        decoder.decode_step(torch.zeros(1, 1, 16, dtype=torch.long), decoder.new_state(4), rows=torch.tensor([0, 1]))
+
+
 def test_primed_state_continues_the_reference(load_decoder, long_case, golden: Path) -> None:
     """ICL clones: decode the reference codes into the state, drop that audio, then stream the new codes."""
     decoder = load_decoder(torch.float64)

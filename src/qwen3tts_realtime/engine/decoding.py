@@ -1,6 +1,6 @@
 """Decoding the due chunks of a step: streams that decode the same number of frames share one decoder call (the
-decoder reads its weights once per call), each with its own exact streaming state; audio and codes leave the
-device in one copy per call."""
+decoder reads its weights once per call), each in its own slot's row of the engine's decoder state, updated in
+place; audio and codes leave the device in one copy per call."""
 
 from __future__ import annotations
 
@@ -22,11 +22,16 @@ log = logging.getLogger("qwen3tts_realtime.engine")
 
 
 def decode_chunks(
-    decoder: CodecDecoder, due: list[tuple[Job, bool]], sample_rate: int, batch_sizes: Counter[int]
+    decoder: CodecDecoder,
+    state: CodecDecoderState,
+    due: list[tuple[Job, bool]],
+    sample_rate: int,
+    batch_sizes: Counter[int],
 ) -> list[tuple[Job, AudioChunk | BaseException]]:
     """Decode the due chunks, batching streams that decode the same number of frames: the decoder reads
-    its weights once per call, so one call for several streams costs far less than one call each. The
-    audio and the codes leave the device in one copy per call."""
+    its weights once per call, so one call for several streams costs far less than one call each. Each stream
+    decodes in its slot's row of `state` (rows of the slots' decoder state). The audio and the codes leave the
+    device in one copy per call."""
     groups: dict[int, list[tuple[Job, bool]]] = {}
     for job, last in due:
         groups.setdefault(len(job.undecoded), []).append((job, last))
@@ -35,13 +40,8 @@ def decode_chunks(
         batch_sizes[len(group)] += 1
         try:
             codes = torch.stack([torch.stack(job.undecoded) for job, _ in group])  # [G, n, 16]
-            if len(group) == 1:
-                audio = decoder.decode_step(codes, group[0][0].decoder_state, validate=False)
-            else:
-                state = CodecDecoderState.stack([job.decoder_state for job, _ in group])
-                audio = decoder.decode_step(codes, state, validate=False)
-                for i, (job, _) in enumerate(group):
-                    job.decoder_state = state.select(i)
+            rows = torch.tensor([job.gen.slot for job, _ in group], device=codes.device)
+            audio = decoder.decode_step(codes, state, rows=rows, validate=False)
             n = audio.shape[1]
             host = host_copy(torch.cat([audio.to(torch.float32), codes.flatten(1).to(torch.float32)], 1), "decode")
         except Exception as e:  # noqa: BLE001 - this group's streams fail, the engine goes on

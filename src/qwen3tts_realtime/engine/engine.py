@@ -269,12 +269,14 @@ class Engine:
 
     def _slots_for(self) -> Slots:
         if self._slots is None:
-            self._slots = Slots(self.runtime.talker)
+            self._slots = Slots(self.runtime.talker, self.runtime.codec.decoder)
         return self._slots
 
-    def _start(self, job: Job, generator: torch.Generator | None = None) -> bool:
+    def _start(
+        self, job: Job, generator: torch.Generator | None = None, decoder_state: CodecDecoderState | None = None
+    ) -> bool:
         """Prefill a new stream into a free slot (from its voice's warm prefix); False if it failed or was
-        cancelled. `generator` continues a previous segment's random sequence."""
+        cancelled. `generator` and `decoder_state` continue a previous segment's random sequence and audio."""
         job.started = True
         if job.cancelled:
             return False
@@ -292,7 +294,9 @@ class Engine:
             prefix = None
             if self.requests.starts_with_role(spec):
                 prefix = self._voice_prefix(warm, spec.language_id, prompt.rows[: prompt.voice_prefix_len])
-            slot = slots.acquire(request.params, request.generator, self.max_streams)
+            if decoder_state is None:
+                decoder_state = self._primed_decoder(warm, spec.voice)
+            slot = slots.acquire(request.params, request.generator, self.max_streams, decoder_state)
             gen = Generation(request, slot, trailing=list(prompt.trailing.unbind(0)))
             job.gen = gen
             if job.text is not None and not job.text_complete:
@@ -301,7 +305,6 @@ class Engine:
             t0 = time.perf_counter()
             prefill(rt.talker, rt.config, slots, gen, prefix)
             self._timings["prefill"] = self._timings.get("prefill", 0.0) + time.perf_counter() - t0
-            job.decoder_state = self._decoder_state(warm, spec.voice)
             if gen.done:  # ended before its first frame (min_new_frames=0)
                 self._deliver(job, make_chunk(job, np.zeros(0, np.float32), torch.zeros(0, 16, dtype=torch.long),
                                               True, self.runtime.sample_rate))
@@ -314,11 +317,10 @@ class Engine:
     def _next_segment(self, job: Job) -> None:
         """Continue a long text with its next generation: same stream, decoder state and random sequence."""
         generator = job.gen.request.generator
-        state = job.decoder_state
+        state = self._slots.decoder_state.select(job.gen.slot)
         self._free_slot(job)
         job.spec = job.segments.pop(0)
-        if self._start(job, generator):
-            job.decoder_state = state
+        self._start(job, generator, state)
 
     def _extend_trailing(self, job: Job, ids: list[int], *, closed: bool) -> None:
         gen, rt = job.gen, self.runtime
@@ -434,7 +436,8 @@ class Engine:
 
     def _decode_chunks(self, due: list[tuple[Job, bool]]) -> list[tuple[Job, AudioChunk | BaseException]]:
         t0 = time.perf_counter()
-        outbox = decode_chunks(self.runtime.codec.decoder, due, self.runtime.sample_rate, self._decode_batch_sizes)
+        outbox = decode_chunks(self.runtime.codec.decoder, self._slots.decoder_state, due, self.runtime.sample_rate,
+                               self._decode_batch_sizes)
         self._timings["decoder"] = self._timings.get("decoder", 0.0) + time.perf_counter() - t0
         return outbox
 
@@ -450,7 +453,6 @@ class Engine:
             for job in self._active:
                 if job not in keep:
                     self._free_slot(job)
-                    job.decoder_state = None
                     job.undecoded.clear()
             self._active = keep
 
@@ -464,14 +466,16 @@ class Engine:
 
         return self._warm.prefix(warm, language_id, compute)
 
-    def _decoder_state(self, warm, voice: VoiceProfile) -> CodecDecoderState:  # noqa: ANN001
+    def _primed_decoder(self, warm, voice: VoiceProfile) -> CodecDecoderState | None:  # noqa: ANN001
+        """An ICL clone's decoder state primed with its reference codes (shared: copied into the slot); None for
+        other voices, whose decoder row starts fresh."""
         decoder = self.runtime.codec.decoder
         if voice.kind != "clone_icl":
-            return decoder.new_state(1)
+            return None
 
         def compute() -> CodecDecoderState:
             primed = decoder.new_state(1)
             decoder.decode_step(voice.ref_codes[None].to(self.runtime.device), primed)
             return primed
 
-        return self._warm.decoder(warm, compute).clone()
+        return self._warm.decoder(warm, compute)

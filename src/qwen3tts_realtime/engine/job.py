@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from torch import Tensor
 
 from ..errors import InvalidInputError
-from ..model.codec_decoder import CodecDecoderState
 from .generation import Generation
 from .request import RequestSpec
 from .stream import Channel
@@ -43,7 +42,6 @@ class Job:
     gen: Generation | None = None  # while generating: its slot and progress
     ended: bool = False  # finished, failed or gone: to be reaped
     poisoned: bool = False  # its slot holds non-finite values (reset when freed)
-    decoder_state: CodecDecoderState | None = None
     undecoded: list[Tensor] = field(default_factory=list)  # frames [16] on the device, not yet decoded
     emitted_frames: int = 0
     chunks: int = 0

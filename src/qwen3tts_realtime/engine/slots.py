@@ -1,8 +1,9 @@
 """`Slots`: the preallocated per-stream generation state of the batched step, one row per stream.
 
 Row `i` of every buffer belongs to the stream in slot `i`: the talker's KV cache and the position it writes next,
-its last hidden state, the group-0 token waiting to become its next frame, its repetition-penalty set and its
-frame count. The code predictor's cache has a row per slot too (rewritten every frame). A stream takes a slot
+its last hidden state, the group-0 token waiting to become its next frame, its repetition-penalty set, its
+frame count and its codec decoder state (decoded in place by row). The code predictor's cache has a row per slot
+too (rewritten every frame). A stream takes a slot
 when its generation starts and keeps it to its end; a released slot is reset in place. Buffers grow (rows up to
 the engine's `max_streams`, positions by doubling) when a stream needs more, which keeps memory proportional to
 what runs, and shapes static between growths.
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import torch
 
+from ..model.codec_decoder import CodecDecoder, CodecDecoderState
 from ..model.talker import Talker
 from ..model.transformer import KVCache
 from .sampling import RowSampling, SamplingParams
@@ -24,17 +26,21 @@ MIN_POSITIONS = 256
 
 
 class Slots:
-    """Per-slot buffers for `talker` on its device and dtype. `acquire` a free slot for a stream and `release` it
-    when the stream ends; `ensure(length)` before a step makes room for every slot's next position."""
+    """Per-slot buffers for `talker` (and `decoder`, when the slots decode: the engine's do, offline generation's
+    do not) on its device and dtype. `acquire` a free slot for a stream and `release` it when the stream ends;
+    `ensure(length)` before a step makes room for every slot's next position."""
 
-    def __init__(self, talker: Talker, rows: int = 1, max_len: int = MIN_POSITIONS) -> None:
-        self.talker = talker
+    def __init__(
+        self, talker: Talker, decoder: CodecDecoder | None = None, rows: int = 1, max_len: int = MIN_POSITIONS
+    ) -> None:
+        self.talker, self.decoder = talker, decoder
         tc = talker.config
         self.vocab = tc.transformer.vocab_size
         self.groups = tc.code_predictor.num_code_groups
         weight = talker.model.norm.weight
         self.device, self.dtype = weight.device, weight.dtype
         self._alloc(rows, max_len)
+        self.decoder_state = None if decoder is None else decoder.new_state(rows)
         self.free: list[int] = list(range(rows))
         self.length: list[int] = [0] * rows  # host mirror of `pos`: positions filled per slot
         self.params: list[SamplingParams | None] = [None] * rows
@@ -64,6 +70,8 @@ class Slots:
                self.min_frames)
         n = self.num_rows
         self._alloc(rows, max_len, old[0].grown(rows, max_len))
+        if rows > n and self.decoder_state is not None:
+            self.decoder_state = self.decoder_state.grown(rows)
         for new, prev in zip(
             (self.pos, self.last_hidden, self.pending, self.seen, self.num_frames, self.penalty, self.min_frames),
             old[1:],
@@ -86,8 +94,15 @@ class Slots:
 
     # ---- occupants --------------------------------------------------------------------------------------
 
-    def acquire(self, params: SamplingParams, generator: torch.Generator | None, max_rows: int) -> int:
-        """The lowest free slot (growing up to `max_rows`), set up for a stream with these switches."""
+    def acquire(
+        self,
+        params: SamplingParams,
+        generator: torch.Generator | None,
+        max_rows: int,
+        decoder_state: CodecDecoderState | None = None,
+    ) -> int:
+        """The lowest free slot (growing up to `max_rows`), set up for a stream with these switches; its decoder
+        row starts fresh, or from `decoder_state` (one row: a primed voice, or a previous segment's)."""
         if not self.free:
             if self.num_rows >= max_rows:
                 raise RuntimeError("no free slot")  # the engine admits at most max_streams streams
@@ -99,6 +114,11 @@ class Slots:
         self.min_frames[row] = params.min_new_frames
         self.seen[row] = False
         self.num_frames[row] = 0
+        if self.decoder_state is not None:
+            if decoder_state is None:
+                self.decoder_state.reset_(row)
+            else:
+                self.decoder_state.put_(row, decoder_state)
         self._switches = None
         return row
 

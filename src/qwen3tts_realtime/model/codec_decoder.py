@@ -8,8 +8,10 @@ exactly the samples of the full decode (up to float rounding), with zero look-ah
 `chunked_decode` (300-frame windows, 25 frames of context) it stays exact past 300 frames.
 
 A state is one row per stream. Rows may sit at different points of their streams (keys older than a row's
-history are masked), so the engine can batch streams that started at different times: `stack` rows into a
-batch, `select` them back out, or keep a batch with fixed slots and `put_` a new stream's state into one.
+history are masked), so the engine can batch streams that started at different times. It keeps one state of
+fixed slots and decodes the rows that are due in place (`decode_step(codes, state, rows=...)`): no per-call
+stacking and splitting of stream states. A new stream's row is `reset_` or gets a primed state by `put_`;
+`stack` and `select` remain for callers that hold separate states.
 Priming a state with a voice's reference codes (decode, drop the audio) continues the reference exactly as
 decoding reference + generated codes together and cutting the reference part.
 
@@ -42,6 +44,7 @@ from .codec_layers import (
     DecoderTransformer,
     SnakeBeta,
     SplitResidualVQ,
+    StreamContext,
 )
 from .config import CodecDecoderConfig
 
@@ -137,6 +140,28 @@ class CodecDecoderState:
         for key, t in self.conv.items():
             t.index_copy_(0, index, other.conv[key])
 
+    @torch.inference_mode()
+    def reset_(self, rows: int | Sequence[int] | Tensor) -> None:
+        """Make some rows fresh (nothing decoded), in place."""
+        index = self._index(rows)
+        self.frames.index_fill_(0, index, 0)
+        self.kv.index_fill_(2, index, 0)
+        for t in self.conv.values():
+            t.index_fill_(0, index, 0)
+
+    def grown(self, batch_size: int) -> CodecDecoderState:
+        """A state of `batch_size` rows: this one's rows first, fresh rows after them."""
+        extra = batch_size - self.batch_size
+        if extra < 0:
+            raise ValueError(f"cannot grow a state of {self.batch_size} rows to {batch_size}")
+
+        def grow(t: Tensor, dim: int) -> Tensor:
+            shape = list(t.shape)
+            shape[dim] = extra
+            return torch.cat([t, t.new_zeros(shape)], dim)
+
+        return self._map(grow)
+
     @staticmethod
     def stack(states: Sequence[CodecDecoderState]) -> CodecDecoderState:
         """One batch of the rows of several states, in order."""
@@ -205,14 +230,19 @@ class CodecDecoder(nn.Module):
         return self._decode(self._check(codes), None)
 
     @torch.inference_mode()
-    def decode_step(self, codes: Tensor, state: CodecDecoderState, *, validate: bool = True) -> Tensor:
-        """Decode the next n ≥ 1 frames of every row of `state` and advance it (in place).
+    def decode_step(
+        self, codes: Tensor, state: CodecDecoderState, *, rows: Tensor | None = None, validate: bool = True
+    ) -> Tensor:
+        """Decode the next n ≥ 1 frames of every row of `state` (or of the rows listed in `rows`) and advance
+        them in place.
 
         Concatenating the outputs of successive calls gives the samples of `forward` on all the codes.
 
         Args:
-            codes: int codes [B, n, 16] (or [n, 16] for B = 1), B = `state.batch_size`.
+            codes: int codes [B, n, 16] (or [n, 16] for B = 1), B = `state.batch_size`, or B = len(rows).
             state: from `new_state` (or stacked/selected/primed ones), on the module's device and dtype.
+            rows: int64 index tensor [B] of distinct rows of `state`, on its device: decode those rows only,
+                row `rows[i]` with `codes[i]` (the engine's fixed slots). None: every row, in order.
             validate: check the codes' range (reads them back to the host); the engine, whose codes come from
                 the model, passes False.
 
@@ -220,14 +250,15 @@ class CodecDecoder(nn.Module):
             Audio [B, n·1920], clamped to [-1, 1].
 
         Raises:
-            InvalidInputError: bad codes, a batch size other than the state's, or a state of another
-                dtype or device than the module's.
+            InvalidInputError: bad codes, a batch size other than the state's (or than `rows`), or a state of
+                another dtype or device than the module's.
         """
         codes = self._check(codes) if validate else codes.to(self.pre_conv.conv.weight.device)
-        if codes.shape[0] != state.batch_size:
+        expected = state.batch_size if rows is None else rows.shape[0]
+        if codes.shape[0] != expected:
+            what = "the decoder state holds" if rows is None else "rows lists"
             raise InvalidInputError(
-                f"codes hold {codes.shape[0]} rows but the decoder state holds {state.batch_size}; "
-                "pass one row of codes per stream in the state"
+                f"codes hold {codes.shape[0]} rows but {what} {expected}; pass one row of codes per stream decoded"
             )
         weight = self.pre_conv.conv.weight
         if state.kv.dtype != weight.dtype or state.kv.device != weight.device:
@@ -235,22 +266,21 @@ class CodecDecoder(nn.Module):
                 f"decoder state is {state.kv.dtype} on {state.kv.device} but the decoder is {weight.dtype} "
                 f"on {weight.device}; make states with new_state() after moving the decoder"
             )
-        audio = self._decode(codes, state)
-        state.frames.add_(codes.shape[1])
+        audio = self._decode(codes, StreamContext(state.conv, state.kv, state.frames, rows))
+        if rows is None:
+            state.frames.add_(codes.shape[1])
+        else:
+            state.frames.index_add_(0, rows, torch.full_like(rows, codes.shape[1]))
         return audio
 
     def _check(self, codes: Tensor) -> Tensor:
         codes = validate_codes(codes, self.config.num_quantizers, self.config.codebook_size)
         return codes.to(self.pre_conv.conv.weight.device)
 
-    def _decode(self, codes: Tensor, state: CodecDecoderState | None) -> Tensor:
-        ctx = None if state is None else state.conv
+    def _decode(self, codes: Tensor, ctx: StreamContext | None) -> Tensor:
         x = self.quantizer(codes)  # [B, T, codebook_dim]
         x = self.pre_conv(x.transpose(1, 2), ctx).transpose(1, 2)  # [B, T, latent]
-        if state is None:
-            x = self.pre_transformer(x)
-        else:
-            x = self.pre_transformer(x, state.kv, state.frames)
+        x = self.pre_transformer(x, ctx)
         x = x.transpose(1, 2)  # [B, latent, T]
         for upsample, convnext in self.upsample:
             x = convnext(upsample(x, ctx), ctx)  # [B, latent, 2T], then 4T

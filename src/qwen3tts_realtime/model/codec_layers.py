@@ -3,11 +3,14 @@ sliding-window pre-transformer and the split RVQ codebooks.
 
 Every time-mixing block runs in two modes with one code path:
 
-* **whole sequence** (`contexts` / `kv` is None): left zero padding, exactly as the official full decode;
+* **whole sequence** (`contexts` is None): left zero padding, exactly as the official full decode;
 * **streaming**: the block's left context comes from a per-stream buffer that it reads and overwrites in
-  place (`contexts[self.state_key]` for convolutions, one layer's slice of the key/value cache for
-  attention). Zero-filled buffers are the zero padding, so a fresh state continues exactly where the whole
-  sequence would start, and any chunking of a sequence gives the same output.
+  place through a `StreamContext` (`read`/`write` by the block's `state_key` for convolutions, one layer's
+  slice of the key/value cache for attention). The context addresses either every row of the buffers or
+  some rows (`rows`, an index tensor): the engine keeps one buffer of fixed slots and decodes the rows of the
+  streams that are due, in place, without gathering their states into a batch and scattering them back.
+  Zero-filled buffers are the zero padding, so a fresh state continues exactly where the whole sequence would
+  start, and any chunking of a sequence gives the same output.
 
 Attributes and parameter names follow the checkpoint (`conv.weight`, `_codebook.embedding_sum`, ...), so the
 official `decoder.*` weights load unchanged. This module holds no state of its own and no loop.
@@ -22,6 +25,7 @@ from torch import Tensor, nn
 from .config import CodecDecoderConfig
 
 __all__ = [
+    "StreamContext",
     "CausalConv1d",
     "CausalTransConv1d",
     "SnakeBeta",
@@ -37,6 +41,41 @@ def _promoted(dtype: torch.dtype) -> torch.dtype:
     return torch.promote_types(dtype, torch.float32)
 
 
+class StreamContext:
+    """The streaming buffers of a decode call: conv contexts, key/value cache and frame counts, for every row
+    (`rows` None) or for the rows listed in `rows` (index tensor [B], in the order of the call's batch).
+
+    `read` returns the call's rows (a gathered copy when `rows` is given); `write` stores new values for them in
+    place. Reads and writes never leave the device and have static shapes, so a decode call can be captured.
+    """
+
+    def __init__(self, conv: dict[str, Tensor], kv: Tensor, frames: Tensor, rows: Tensor | None = None) -> None:
+        self._conv, self._kv, self.rows = conv, kv, rows
+        self.frames = frames if rows is None else frames.index_select(0, rows)  # [B] frames decoded before
+
+    def read(self, key: str) -> Tensor:  # [B, C, context]
+        buf = self._conv[key]
+        return buf if self.rows is None else buf.index_select(0, self.rows)
+
+    def write(self, key: str, value: Tensor) -> None:
+        buf = self._conv[key]
+        if self.rows is None:
+            buf.copy_(value)
+        else:
+            buf.index_copy_(0, self.rows, value)
+
+    def read_kv(self, layer: int) -> Tensor:  # [2, B, kv_heads, window - 1, head_dim]
+        buf = self._kv[layer]
+        return buf if self.rows is None else buf.index_select(1, self.rows)
+
+    def write_kv(self, layer: int, keys: Tensor, values: Tensor) -> None:  # each [B, kv_heads, window - 1, hd]
+        for buf, new in zip(self._kv[layer], (keys, values), strict=True):
+            if self.rows is None:
+                buf.copy_(new)
+            else:
+                buf.index_copy_(0, self.rows, new)
+
+
 class CausalConv1d(nn.Module):
     """Stride-1 Conv1d that sees only the past: `(kernel_size - 1) * dilation` samples of left context."""
 
@@ -49,14 +88,13 @@ class CausalConv1d(nn.Module):
         self.context_shape = (in_channels, self.context_size)  # [C_in, samples] carried over
         self.state_key = ""  # the module's name in the decoder, set by `CodecDecoder`
 
-    def forward(self, x: Tensor, contexts: dict[str, Tensor] | None = None) -> Tensor:  # [B, C, T]
+    def forward(self, x: Tensor, contexts: StreamContext | None = None) -> Tensor:  # [B, C, T]
         if self.context_size == 0:
             return self._conv(x)
         if contexts is None:
             return self._conv(F.pad(x, (self.context_size, 0)))
-        past = contexts[self.state_key]  # [B, C, context_size]
-        x = torch.cat([past, x], dim=-1)
-        past.copy_(x[..., -self.context_size :])
+        x = torch.cat([contexts.read(self.state_key), x], dim=-1)  # [B, C, context_size + T]
+        contexts.write(self.state_key, x[..., -self.context_size :])
         return self._conv(x)
 
     def _conv(self, x: Tensor) -> Tensor:  # [B, C_in, context + T] → [B, C_out, T]
@@ -93,7 +131,7 @@ class CausalTransConv1d(nn.Module):
         self.context_shape = (out_channels, kernel_size - stride)  # [C_out, samples] carried over
         self.state_key = ""
 
-    def forward(self, x: Tensor, contexts: dict[str, Tensor] | None = None) -> Tensor:  # [B, C_in, T]
+    def forward(self, x: Tensor, contexts: StreamContext | None = None) -> Tensor:  # [B, C_in, T]
         b, c_in, t = x.shape
         s = self.stride
         c_out, k = self.conv.weight.shape[1:]
@@ -104,9 +142,8 @@ class CausalTransConv1d(nn.Module):
             overlap = taps[..., s:]
             y[:, 1:] += overlap[:, :-1]
             if contexts is not None:
-                carried = contexts[self.state_key]
-                y[:, 0] += carried
-                carried.copy_(overlap[:, -1])
+                y[:, 0] += contexts.read(self.state_key)
+                contexts.write(self.state_key, overlap[:, -1])
         return y.permute(0, 2, 1, 3).reshape(b, c_out, t * s)
 
 
@@ -138,7 +175,7 @@ class ConvNeXtBlock(nn.Module):
         self.pwconv2 = nn.Linear(4 * dim, dim)
         self.gamma = nn.Parameter(torch.ones(dim))
 
-    def forward(self, x: Tensor, contexts: dict[str, Tensor] | None = None) -> Tensor:  # [B, C, T]
+    def forward(self, x: Tensor, contexts: StreamContext | None = None) -> Tensor:  # [B, C, T]
         h = self.dwconv(x, contexts).transpose(1, 2)
         h = self.pwconv2(F.gelu(self.pwconv1(self.norm(h))))
         return x + (self.gamma * h).transpose(1, 2)
@@ -152,7 +189,7 @@ class _ResidualUnit(nn.Module):
         self.act2 = SnakeBeta(dim)
         self.conv2 = CausalConv1d(dim, dim, 1)
 
-    def forward(self, x: Tensor, contexts: dict[str, Tensor] | None) -> Tensor:
+    def forward(self, x: Tensor, contexts: StreamContext | None) -> Tensor:
         return x + self.conv2(self.act2(self.conv1(self.act1(x), contexts)))
 
 
@@ -166,7 +203,7 @@ class DecoderBlock(nn.Module):
             + [_ResidualUnit(out_dim, d) for d in (1, 3, 9)]
         )
 
-    def forward(self, x: Tensor, contexts: dict[str, Tensor] | None = None) -> Tensor:
+    def forward(self, x: Tensor, contexts: StreamContext | None = None) -> Tensor:
         act, upsample, *units = self.block
         x = upsample(act(x), contexts)
         for unit in units:
@@ -213,20 +250,22 @@ class _Attention(nn.Module):
         self.v_proj = nn.Linear(d, self.num_kv_heads * hd, bias=False)
         self.o_proj = nn.Linear(self.num_heads * hd, d, bias=False)
 
-    def forward(self, x: Tensor, rope: tuple[Tensor, ...], mask: Tensor, kv: Tensor | None) -> Tensor:
+    def forward(
+        self, x: Tensor, rope: tuple[Tensor, ...], mask: Tensor, contexts: StreamContext | None, layer: int
+    ) -> Tensor:
         """x [B, n, D]; rope = (cos_q, sin_q, cos_k, sin_k); mask bool [.., n, keys] (True = attend);
-        kv: this layer's cache [2, B, kv_heads, window - 1, head_dim] of *unrotated* past keys and values,
-        prepended to the new ones and then overwritten with the newest `window - 1`."""
+        streaming: this layer's cache [2, B, kv_heads, window - 1, head_dim] of *unrotated* past keys and values
+        is prepended to the new ones and then overwritten with the newest `window - 1`."""
         b, n, _ = x.shape
         q = self.q_proj(x).view(b, n, self.num_heads, self.head_dim).transpose(1, 2)
         k = self.k_proj(x).view(b, n, self.num_kv_heads, self.head_dim).transpose(1, 2)
         v = self.v_proj(x).view(b, n, self.num_kv_heads, self.head_dim).transpose(1, 2)
-        if kv is not None:
+        if contexts is not None:
+            kv = contexts.read_kv(layer)
             past = kv.shape[-2]
             k = torch.cat([kv[0], k], dim=-2)
             v = torch.cat([kv[1], v], dim=-2)
-            kv[0].copy_(k[:, :, -past:])
-            kv[1].copy_(v[:, :, -past:])
+            contexts.write_kv(layer, k[:, :, -past:], v[:, :, -past:])
         cos_q, sin_q, cos_k, sin_k = rope
         q, k = _rotate(q, cos_q, sin_q), _rotate(k, cos_k, sin_k)
         if self.num_kv_heads != self.num_heads:
@@ -258,8 +297,10 @@ class _TransformerLayer(nn.Module):
         self.self_attn_layer_scale = _LayerScale(d)
         self.mlp_layer_scale = _LayerScale(d)
 
-    def forward(self, x: Tensor, rope: tuple[Tensor, ...], mask: Tensor, kv: Tensor | None) -> Tensor:
-        x = x + self.self_attn_layer_scale(self.self_attn(self.input_layernorm(x), rope, mask, kv))
+    def forward(
+        self, x: Tensor, rope: tuple[Tensor, ...], mask: Tensor, contexts: StreamContext | None, layer: int
+    ) -> Tensor:
+        x = x + self.self_attn_layer_scale(self.self_attn(self.input_layernorm(x), rope, mask, contexts, layer))
         return x + self.mlp_layer_scale(self.mlp(self.post_attention_layernorm(x)))
 
 
@@ -287,36 +328,36 @@ class DecoderTransformer(nn.Module):
         angles = torch.cat([angles, angles], dim=-1)  # [P, head_dim]
         return angles.cos().to(dtype), angles.sin().to(dtype)
 
-    def forward(self, x: Tensor, kv: Tensor | None = None, frames: Tensor | None = None) -> Tensor:
+    def forward(self, x: Tensor, contexts: StreamContext | None = None) -> Tensor:
         """x [B, n, latent] → [B, n, latent].
 
-        Whole sequence when `kv` is None. Streaming otherwise: `kv` [layers, 2, B, kv_heads, window - 1,
-        head_dim] holds each row's newest past frames (right-aligned) and `frames` [B] how many frames each
-        row has decoded before; slots older than a row's history are masked, so rows may be at different
-        points of their streams. Positions are local to the window (past slots 0 .. window - 2, new frames
-        after them): RoPE scores depend only on offsets, and local positions keep fp32 angles exact however
-        long a stream runs. `kv` is overwritten in place with the newest frames; the caller advances `frames`.
+        Whole sequence when `contexts` is None. Streaming otherwise: its key/value cache [layers, 2, B,
+        kv_heads, window - 1, head_dim] holds each row's newest past frames (right-aligned) and its `frames` [B]
+        how many frames each row has decoded before; slots older than a row's history are masked, so rows may
+        be at different points of their streams. Positions are local to the window (past slots 0 .. window - 2,
+        new frames after them): RoPE scores depend only on offsets, and local positions keep fp32 angles exact
+        however long a stream runs. The cache is overwritten in place with the newest frames; the caller
+        advances the frame counts.
         """
         n, device = x.shape[1], x.device
         h = self.input_proj(x)
-        if kv is None:
+        if contexts is None:
             pos = torch.arange(n, device=device)
             cos, sin = self._cos_sin(pos, h.dtype)
             rope = (cos, sin, cos, sin)
             offset = pos[:, None] - pos[None, :]  # query − key
             mask = (offset >= 0) & (offset < self.window)  # [n, n]
         else:
-            assert frames is not None
             past = self.window - 1
             cos, sin = self._cos_sin(torch.arange(past + n, device=device), h.dtype)
             rope = (cos[past:], sin[past:], cos, sin)
             q = torch.arange(n, device=device)[:, None]
             k = torch.arange(past + n, device=device)[None, :]
             in_window = (k >= q) & (k <= q + past)  # [n, past + n]
-            first_valid = past - frames.clamp(max=past)  # [B]
+            first_valid = past - contexts.frames.clamp(max=past)  # [B]
             mask = in_window & (k >= first_valid[:, None, None, None])  # [B, 1, n, past + n]
         for i, layer in enumerate(self.layers):
-            h = layer(h, rope, mask, None if kv is None else kv[i])
+            h = layer(h, rope, mask, contexts, i)
         return self.output_proj(self.norm(h))
 
 

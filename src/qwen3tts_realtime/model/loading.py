@@ -16,9 +16,10 @@ from .checkpoint import checkpoint_keys, load_module_weights, parse_device, pars
 from .codec import SpeechCodec
 from .config import GenerationDefaults, Qwen3TTSConfig, load_json
 from .kernel_choice import choose_kernel
+from .linear_loader import linear_loader
 from .memory import release_free_heap
 from .packed_linear import AUTO_MIN_WEIGHTS, pack_linears, resolve_linear_backend
-from .quantize import quantizing_loader, widest_linear_shape
+from .quantize import widest_linear_shape
 from .quantized_linear import check_quantize
 from .speaker_encoder import SpeakerEncoder
 from .talker import Talker
@@ -61,10 +62,9 @@ def load_model(
     weights = folder / "model.safetensors"
     with torch.device("meta"):
         talker = Talker(config.talker)
-    convert = None
     if quantize is not None:
         backend = choose_kernel(quantize, linear_backend, widest_linear_shape(talker, quantize))
-        convert = quantizing_loader(talker, quantize, backend)
+    convert = linear_loader(talker, dev, quantize, backend)
     load_module_weights(
         talker, weights, "talker.", dtype=dt, device=dev, compact=talker.lookup_tables(), convert=convert
     )

@@ -9,6 +9,11 @@ contiguous positions of its row; the engine's batched step writes one position p
 place (per-row positions, continuous batching), and attends under a mask, so the step has static shapes and no
 host reads. RoPE tables are built once per device and dtype. This module owns no loop; the engine allocates the
 caches and drives the steps.
+
+Fused projections: each attention and MLP declares in `FUSED` which of its checkpoint linears may run as one
+(q/k/v as `qkv_proj`, gate/up as `gate_up_proj`: one call instead of three or two, the official weights
+concatenated along their output rows). The loader installs them (`model/linear_loader.py`) while the official
+checkpoint loads unchanged; a module built without them runs its separate projections, with the same math.
 """
 
 from __future__ import annotations
@@ -138,6 +143,8 @@ class _Attention(nn.Module):
     def __init__(self, c: TransformerConfig) -> None:
         super().__init__()
         self.num_heads, self.num_kv_heads, self.head_dim = c.num_attention_heads, c.num_key_value_heads, c.head_dim
+        self._sizes = [c.num_attention_heads * c.head_dim] + [c.num_key_value_heads * c.head_dim] * 2
+        self.qkv_proj: nn.Module | None = None  # q/k/v fused at load
         self.q_proj = nn.Linear(c.hidden_size, c.num_attention_heads * c.head_dim, bias=False)
         self.k_proj = nn.Linear(c.hidden_size, c.num_key_value_heads * c.head_dim, bias=False)
         self.v_proj = nn.Linear(c.hidden_size, c.num_key_value_heads * c.head_dim, bias=False)
@@ -145,11 +152,17 @@ class _Attention(nn.Module):
         self.q_norm = RMSNorm(c.head_dim, c.rms_norm_eps)
         self.k_norm = RMSNorm(c.head_dim, c.rms_norm_eps)
 
+    FUSED = {"qkv_proj": ("q_proj", "k_proj", "v_proj")}
+
     def forward(self, x: Tensor, rope: tuple[Tensor, Tensor], layer: int, cache: KVCache, at: _Positions) -> Tensor:
         b, t, _ = x.shape
-        q = self.q_norm(self.q_proj(x).view(b, t, self.num_heads, self.head_dim)).transpose(1, 2)
-        k = self.k_norm(self.k_proj(x).view(b, t, self.num_kv_heads, self.head_dim)).transpose(1, 2)
-        v = self.v_proj(x).view(b, t, self.num_kv_heads, self.head_dim).transpose(1, 2)
+        if self.qkv_proj is None:
+            q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)
+        else:
+            q, k, v = self.qkv_proj(x).split(self._sizes, dim=-1)
+        q = self.q_norm(q.view(b, t, self.num_heads, self.head_dim)).transpose(1, 2)
+        k = self.k_norm(k.view(b, t, self.num_kv_heads, self.head_dim)).transpose(1, 2)
+        v = v.reshape(b, t, self.num_kv_heads, self.head_dim).transpose(1, 2)
         cos, sin = rope
         q, k = _apply_rope(q, cos, sin), _apply_rope(k, cos, sin)
         ck, cv = cache.k[layer], cache.v[layer]
@@ -178,12 +191,19 @@ class _Positions:
 class _MLP(nn.Module):
     def __init__(self, c: TransformerConfig) -> None:
         super().__init__()
+        self.gate_up_proj: nn.Module | None = None  # gate/up fused at load
         self.gate_proj = nn.Linear(c.hidden_size, c.intermediate_size, bias=False)
         self.up_proj = nn.Linear(c.hidden_size, c.intermediate_size, bias=False)
         self.down_proj = nn.Linear(c.intermediate_size, c.hidden_size, bias=False)
 
+    FUSED = {"gate_up_proj": ("gate_proj", "up_proj")}
+
     def forward(self, x: Tensor) -> Tensor:
-        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+        if self.gate_up_proj is None:
+            gate, up = self.gate_proj(x), self.up_proj(x)
+        else:
+            gate, up = self.gate_up_proj(x).chunk(2, dim=-1)
+        return self.down_proj(F.silu(gate) * up)
 
 
 class _DecoderLayer(nn.Module):
