@@ -1,13 +1,14 @@
 """Qwen3-TTS for LiveKit Agents: LLM text streamed in, 24 kHz speech with word times out, many calls per GPU.
 
     from livekit.agents import AgentServer, AgentSession, JobExecutorType
-    from qwen3tts_realtime.livekit import TTS, load_engine
+    from qwen3tts_realtime.livekit import DEFAULT_LOAD_THRESHOLD, TTS, engine_load, load_engine
 
     def prewarm(proc):                   # once per process: load the model, warm it up
         proc.userdata["engine"] = load_engine("Qwen/Qwen3-TTS-12Hz-0.6B-CustomVoice")
 
     server = AgentServer(setup_fnc=prewarm, initialize_process_timeout=120, num_idle_processes=1,
-                         job_executor_type=JobExecutorType.THREAD)
+                         job_executor_type=JobExecutorType.THREAD,
+                         load_fnc=engine_load, load_threshold=DEFAULT_LOAD_THRESHOLD)
 
     @server.rtc_session()
     async def entrypoint(ctx):
@@ -24,7 +25,9 @@ isolated from each other: a job that crashes the interpreter, leaks memory or bl
 the other calls of that process, and a worker process is a single point of failure for its calls. LiveKit's
 default (`JobExecutorType.PROCESS`) isolates each job in its own process, but then every call loads its own
 model (seconds to start, one copy of the weights per call) and nothing batches. To scale past one GPU, run one
-worker per GPU; LiveKit dispatches jobs across workers. Workers without the model pass a remote engine (any
+worker per GPU; LiveKit dispatches jobs across workers. `load_fnc=engine_load` reports the engine's occupancy
+((generating + queued streams) / `max_streams`, set by `load_engine(max_streams=)`) instead of LiveKit's default
+CPU usage, so LiveKit stops sending calls to a worker whose engine is full (at `load_threshold`). Workers without the model pass a remote engine (any
 object implementing `TTSEngine`) instead of `load_engine()`.
 
 What it does not do: load models inside a job (use the worker's `setup_fnc`), several segments per stream
@@ -51,10 +54,12 @@ except ModuleNotFoundError as e:
 
 from . import __version__
 from .integrations.livekit._engines import (
+    DEFAULT_LOAD_THRESHOLD,
     DEFAULT_MODEL,
     MODEL_ENV,
     default_model,
     download_files,
+    engine_load,
     load_engine,
 )
 from .integrations.livekit._options import MODEL_LANGUAGES, Qwen3Language, TTSOptions, model_language
@@ -62,6 +67,7 @@ from .integrations.livekit._streams import ChunkedStream, SynthesizeStream
 from .integrations.livekit._tts import TTS, VoiceLibraryLike
 
 __all__ = [
+    "DEFAULT_LOAD_THRESHOLD",
     "DEFAULT_MODEL",
     "MODEL_ENV",
     "MODEL_LANGUAGES",
@@ -75,6 +81,7 @@ __all__ = [
     "__version__",
     "default_model",
     "download_files",
+    "engine_load",
     "load_engine",
     "model_language",
 ]

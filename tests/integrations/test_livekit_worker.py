@@ -25,7 +25,7 @@ from livekit.agents import AgentSession, JobExecutorType, Plugin
 from livekit.agents.voice import io
 
 import qwen3tts_realtime.livekit as lk
-from qwen3tts_realtime import SamplingParams
+from qwen3tts_realtime import InvalidInputError, SamplingParams
 from qwen3tts_realtime.integrations.livekit import _engines
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "livekit_agent.py"
@@ -72,6 +72,29 @@ def test_jobs_on_threads_share_the_engine_and_their_streams_batch(golden, engine
     assert finals == [True, True]
     assert list(engines.values()) == [engine]
     assert 2 in engine.stats()["batch_sizes"]
+
+
+def test_the_worker_load_is_the_engines_occupancy(golden, engines):
+    """LiveKit's `load_fnc`: (generating + queued streams) / capacity. With capacity 2 and three streams open the
+    worker reports itself full (at least the threshold: LiveKit sends it no new job); the load falls as they end."""
+    assert lk.engine_load() == 0.0  # no engine loaded yet
+    engine = lk.load_engine(golden / "tiny" / "custom_voice", device="cpu", max_streams=2)
+    assert engine.stats()["max_streams"] == 2 and lk.engine_load(object()) == 0.0  # LiveKit passes the server
+    voice = engine.speaker("ryan")
+    streams = [engine.open_stream("Hello there, how are you today?", voice=voice, max_new_frames=400 + 200 * i,
+                                  sampling=SamplingParams.greedy()) for i in range(3)]
+    for stream in streams[:2]:
+        next(iter(stream))  # speaking; the third waits in the engine's queue for a slot
+    assert (engine.stats()["active_streams"], engine.stats()["queued_streams"]) == (2, 1)
+    assert lk.engine_load() == 1.0 >= lk.DEFAULT_LOAD_THRESHOLD  # (2 + 1) / 2, capped at 1
+    for stream in streams:
+        stream.cancel()
+    deadline = time.monotonic() + 30
+    while lk.engine_load() > 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert lk.engine_load() == 0.0
+    with pytest.raises(InvalidInputError, match="max_streams=0"):
+        lk.load_engine(golden / "tiny" / "custom_voice", device="cpu", max_streams=0)
 
 
 def test_the_plugin_lives_in_livekits_namespace_and_is_registered():
@@ -150,6 +173,7 @@ async def test_the_example_worker_speaks_through_an_agent_session(golden, engine
     server = example.server
     assert server._setup_fnc is example.prewarm and server._job_executor_type is JobExecutorType.THREAD
     assert server._initialize_process_timeout >= 60 and server._num_idle_processes == 1
+    assert server.load_fnc is lk.engine_load and server._load_threshold == lk.DEFAULT_LOAD_THRESHOLD
 
     sessions = []
 
