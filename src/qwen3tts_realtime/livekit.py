@@ -27,8 +27,8 @@ default (`JobExecutorType.PROCESS`) isolates each job in its own process, but th
 model (seconds to start, one copy of the weights per call) and nothing batches. To scale past one GPU, run one
 worker per GPU; LiveKit dispatches jobs across workers. `load_fnc=engine_load` reports the engine's occupancy
 ((generating + queued streams) / `max_streams`, set by `load_engine(max_streams=)`) instead of LiveKit's default
-CPU usage, so LiveKit stops sending calls to a worker whose engine is full (at `load_threshold`). Workers without the model pass a remote engine (any
-object implementing `TTSEngine`) instead of `load_engine()`.
+CPU usage, so LiveKit stops sending calls to a worker whose engine is full (at `load_threshold`). Workers
+without the model pass a remote engine (any object implementing `TTSEngine`) instead of `load_engine()`.
 
 What it does not do: load models inside a job (use the worker's `setup_fnc`), several segments per stream
 (livekit-agents 1.8.9 drops text pushed after `flush()`; LiveKit opens a new stream per turn), or close the
