@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint install clean
+.PHONY: test lint install clean test-transformers4
 
 test: $(STAMP)
 	$(PY) -m pytest -q
@@ -24,7 +24,21 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 clean:
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(TF4_VENV)
+
+# ---- golden parity on transformers 4.57 --------------------------------------------------------------------------
+# `make test` runs on the newest transformers pip resolves (5.x); the tokenizer and the Mimi encoder come from
+# transformers, so the tests that go through them also run on 4.57.x, in a venv of their own (core deps only).
+TF4_VENV := .venv-transformers4
+TF4_TESTS := tests/test_generate_golden.py tests/test_codec_and_speaker_golden.py tests/text tests/voices \
+	tests/model/test_codec_encoder.py tests/model/test_text_rows.py tests/test_incremental_text.py
+
+test-transformers4:
+	test -x $(TF4_VENV)/bin/python || $(PYTHON) -m venv $(TF4_VENV)
+	$(TF4_VENV)/bin/python -m pip install --quiet torch==2.13.0
+	$(TF4_VENV)/bin/python -m pip install --quiet -e . "transformers==4.57.6" pytest pytest-asyncio pytest-timeout hypothesis
+	$(TF4_VENV)/bin/python -c "import transformers as t; assert t.__version__.startswith('4.57'), t.__version__"
+	$(TF4_VENV)/bin/python -m pytest -q $(TF4_TESTS)
 
 # ---- peers benchmark: the official qwen-tts package side by side with ours (benchmarks/peers.py) ----------------
 # The official package lives in its own venv (never a dependency of ours). torch first (the local CPU build), then

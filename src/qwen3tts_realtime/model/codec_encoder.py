@@ -85,7 +85,7 @@ class CodecEncoder(nn.Module):
             stride=2,
             bias=False,
             pad_mode="replicate",
-            layer_idx=len(self.encoder._mimiconv1d_layer_names),
+            layer_idx=len(_conv_layer_names(self.encoder)),
         )
         self.quantizer = MimiSplitResidualVectorQuantizer(mimi)
         # Mimi codebooks cache `embed_sum / cluster_usage` on first use: drop that cache whenever the buffers
@@ -139,6 +139,13 @@ class CodecEncoder(nn.Module):
         param = next(self.parameters())
         wav = wav_24k.to(device=param.device, dtype=param.dtype)
         return self(wav.view(1, 1, -1))[0].transpose(0, 1)
+
+
+def _conv_layer_names(encoder: MimiEncoder) -> list[str]:
+    """The SEANet's conv layers (what Mimi numbers its padding caches by): named `_mimiconv1d_layer_names` in
+    transformers 4.57, `_conv1d_layer_names` in 5.x."""
+    names = getattr(encoder, "_mimiconv1d_layer_names", None)
+    return encoder._conv1d_layer_names if names is None else names
 
 
 def _drop_codebook_caches_after_load(module: CodecEncoder, _incompatible_keys: Any) -> None:
