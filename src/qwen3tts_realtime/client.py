@@ -9,14 +9,19 @@ LiveKit plugin can speak through a remote GPU box exactly as through an in-proce
     stream.push_text("Sure, I can"); stream.push_text(" help."); stream.end_input()
     async for chunk in stream: play(chunk.audio)                # float32, 24 kHz, as from Qwen3TTS
 
-Each stream is one websocket (`WS /v1/stream`) asking for float32 audio at 24 kHz, so chunks carry the
+Each stream runs on a websocket (`WS /v1/stream`) asking for float32 audio at 24 kHz, so chunks carry the
 engine's samples unchanged; the final chunk is an empty one with `is_last` (the end is known only after the
-last audio left) and `codes` is None. The sockets run on one background thread with its own event loop; the
-chunks reach the caller through the same `Stream` handle `Qwen3TTS` returns (async when opened inside an
+last audio left) and `codes` is None. Connections are pooled: a stream that ended at a clean boundary (its
+`done`, or a refused start) leaves its connection open for the next stream (at most `pool_size` idle ones are
+kept), so a call does not pay a TCP and websocket handshake (plus TLS) per reply; `prewarm()` opens one ahead
+of the first stream. A pooled connection found closed before its stream got an answer is replaced once; a
+connection that drops mid-stream fails only that stream, with a `RemoteEngineError` whose `status` is None
+(the integrations treat it as retryable). The sockets run on one background thread with its own event loop;
+the chunks reach the caller through the same `Stream` handle `Qwen3TTS` returns (async when opened inside an
 event loop, blocking otherwise). `open_stream` never blocks: a refused request (unknown voice, bad option,
 server at capacity) raises from the stream's iteration. `resolve_voice`, `stats`, `warmup` and the model
 properties make blocking HTTP requests (call them from a thread in asyncio code, as the integrations do).
-Does not: pool connections (one per stream), or send voices made locally (store them on the server).
+Does not: send voices made locally (store them on the server).
 
 Needs `websockets` (the `server` extra).
 """
@@ -47,6 +52,7 @@ from .voices.profile import VoiceProfile
 try:
     from websockets.asyncio.client import ClientConnection, connect
     from websockets.exceptions import InvalidStatus, WebSocketException
+    from websockets.protocol import State
 except ModuleNotFoundError as e:
     raise ModuleNotFoundError(
         f"qwen3tts_realtime.client needs websockets ({e}); install it with: "
@@ -87,10 +93,13 @@ class RemoteEngine:
         url: the server, "http(s)://host:port" (or "ws(s)://host:port").
         api_key: sent as `Authorization: Bearer <key>` when set.
         timeout_s: for connecting and for each HTTP request.
+        pool_size: idle websocket connections kept open for the next streams (0: one connection per stream).
     """
 
     def __init__(self, url: str = "http://127.0.0.1:8000", api_key: str | None = None, *,
-                 timeout_s: float = 30.0) -> None:
+                 timeout_s: float = 30.0, pool_size: int = 4) -> None:
+        if isinstance(pool_size, bool) or not isinstance(pool_size, int) or pool_size < 0:
+            raise InvalidInputError(f"pool_size={pool_size!r}; give an int >= 0 (idle connections kept)")
         parts = urllib.parse.urlsplit(url)
         scheme = {"http": "http", "ws": "http", "https": "https", "wss": "https"}.get(parts.scheme)
         if scheme is None or not parts.netloc:
@@ -106,6 +115,9 @@ class RemoteEngine:
         self._open: set[_RemoteStream] = set()
         self._model: dict[str, Any] | None = None
         self._closed = False
+        self._pool_size = pool_size
+        self._idle: list[ClientConnection] = []  # touched on the background loop only
+        self.connections_opened = 0  # websocket handshakes made (a pooled stream makes none)
 
     def __repr__(self) -> str:
         return f"RemoteEngine({self._http!r})"
@@ -174,6 +186,11 @@ class RemoteEngine:
         """The server engine's statistics (active/queued streams, steps, batch sizes). Blocking."""
         return self._get("/v1/stats")["engine"]
 
+    def prewarm(self) -> concurrent.futures.Future[None]:
+        """Open a pooled connection now, in the background, so the first stream does not wait for the handshake.
+        Returns at once (a future; its failure is logged, and the first stream reports it)."""
+        return asyncio.run_coroutine_threadsafe(self._prewarm(), self._io_loop())
+
     def warmup(self, timeout_s: float = 600.0) -> None:
         """Wait until the server has warmed up (`GET /ready`). Blocking.
 
@@ -205,6 +222,7 @@ class RemoteEngine:
             return
         with _suppress_closed():
             asyncio.run_coroutine_threadsafe(_cancel_tasks(), loop).result(timeout=self._timeout_s)
+            asyncio.run_coroutine_threadsafe(self._close_idle(), loop).result(timeout=self._timeout_s)
         loop.call_soon_threadsafe(loop.stop)
         if thread is not None and thread is not threading.current_thread():
             thread.join()
@@ -252,6 +270,40 @@ class RemoteEngine:
         with self._lock:
             self._open.discard(remote)
 
+    # connections (background loop only)
+
+    async def _connect(self) -> ClientConnection:
+        ws = await connect(self._ws, additional_headers=self._headers, compression=None, max_size=None,
+                           open_timeout=self._timeout_s)
+        self.connections_opened += 1
+        return ws
+
+    async def _acquire(self) -> tuple[ClientConnection, bool]:
+        """An idle pooled connection (True) or a new one (False)."""
+        while self._idle:
+            ws = self._idle.pop()
+            if ws.state is State.OPEN:
+                return ws, True
+        return await self._connect(), False
+
+    async def _release(self, ws: ClientConnection, reusable: bool) -> None:
+        if reusable and ws.state is State.OPEN and not self._closed and len(self._idle) < self._pool_size:
+            self._idle.append(ws)
+        else:
+            await ws.close()
+
+    async def _prewarm(self) -> None:
+        if self._idle or self._pool_size == 0:
+            return
+        try:
+            await self._release(await self._connect(), True)
+        except (OSError, TimeoutError, WebSocketException) as e:
+            log.warning("prewarm: cannot connect to %s: %s", self._ws, e)
+
+    async def _close_idle(self) -> None:
+        idle, self._idle = self._idle, []
+        await asyncio.gather(*(ws.close() for ws in idle), return_exceptions=True)
+
     def _get(self, path: str) -> dict[str, Any]:
         request = urllib.request.Request(self._http + path, headers=self._headers)
         try:
@@ -272,6 +324,8 @@ class _RemoteStream:
         self.outbox: asyncio.Queue[Any] = asyncio.Queue()
         self.lock = threading.Lock()
         self.ended = False
+        self.answered = False  # the server sent something for this stream
+        self.ws: ClientConnection | None = None  # the connection it runs on
 
     # caller side (any thread)
 
@@ -301,56 +355,85 @@ class _RemoteStream:
     async def run(self) -> None:
         engine = self.engine
         try:
-            async with connect(engine._ws, additional_headers=engine._headers, compression=None,
-                               max_size=None, open_timeout=engine._timeout_s) as ws:
-                await ws.send(json.dumps(self.start))
-                sender = asyncio.create_task(self._send(ws))
+            for attempt in range(2):
+                ws, pooled = await engine._acquire()
+                reusable = False
                 try:
-                    await self._receive(ws)
+                    reusable = await self._exchange(ws)
+                    return
+                except (OSError, TimeoutError, WebSocketException):
+                    if pooled and not self.answered and attempt == 0:
+                        continue  # a pooled connection the server or a proxy had closed: once more, fresh
+                    raise
                 finally:
-                    sender.cancel()
+                    await engine._release(ws, reusable)
         except InvalidStatus as e:
             self.channel.deliver(_error(e.response.status_code, _message(e.response.body, "refused")))
         except (OSError, TimeoutError, WebSocketException) as e:
-            self.channel.deliver(RemoteEngineError(f"cannot stream from {engine._ws}: {e}"))
+            where = "the connection dropped mid-stream" if self.answered else "cannot stream"
+            self.channel.deliver(RemoteEngineError(f"{where} ({engine._ws}): {e}"))
         finally:
             engine._forget(self)
+
+    async def _exchange(self, ws: ClientConnection) -> bool:
+        """One stream on `ws`; True when it ended at a clean boundary (the connection can serve another)."""
+        self.answered, self.ws = False, ws
+        await ws.send(json.dumps(self.start))
+        sender = asyncio.create_task(self._send(ws))
+        try:
+            return await self._receive(ws)
+        finally:
+            sender.cancel()
+            await asyncio.gather(sender, return_exceptions=True)
 
     async def _send(self, ws: ClientConnection) -> None:
         while True:
             item = await self.outbox.get()
             if item is _CANCEL:
-                await ws.send(json.dumps({"type": "cancel"}))
-                await ws.close()
+                await ws.send(json.dumps({"type": "cancel"}))  # the server ends the stream with its `done`
                 return
             await ws.send(json.dumps(item))
 
-    async def _receive(self, ws: ClientConnection) -> None:
-        first_frame = 0
+    async def _receive(self, ws: ClientConnection) -> bool:
+        first_frame, started, failed = 0, False, False
         async for message in ws:
+            self.answered = True
             if isinstance(message, bytes):
                 audio = np.frombuffer(message, dtype="<f4").astype(np.float32)
                 frames = audio.size // FRAME_SAMPLES
-                if not self.channel.deliver(AudioChunk(audio, first_frame, frames, False, SAMPLE_RATE)):
-                    return  # the caller cancelled: the sender says so to the server
+                if not failed and not self.channel.deliver(AudioChunk(audio, first_frame, frames, False,
+                                                                      SAMPLE_RATE)):
+                    failed = True  # the caller cancelled: the sender tells the server; read on to its `done`
+                    self.cancel()
                 first_frame += frames
                 continue
             event = json.loads(message)
             kind = event.get("type")
-            if kind == "error":
-                self.channel.deliver(_error(event.get("status") or 500, event.get("message", "")))
-                return
-            if kind == "done":
+            if kind == "started":
+                started = True
+            elif kind == "error":
+                if not failed:
+                    self.channel.deliver(_error(event.get("status") or 500, event.get("message", "")))
+                if not started:
+                    return True  # a refused start: nothing is open on the connection
+                if not failed:
+                    failed = True
+                    self.cancel()  # the stream is failed for the caller: end it on the server too
+            elif kind == "done":
                 status = event.get("status")
-                if status == "finished":
+                if failed:
+                    pass
+                elif status == "finished":
                     end = AudioChunk(np.zeros(0, np.float32), first_frame, 0, True, SAMPLE_RATE)
                     self.channel.deliver(end)
                 elif status == "failed":
                     self.channel.deliver(RemoteEngineError("the server's stream failed", 500))
                 else:  # ended by the server (e.g. shutting down): a no-op when the caller cancelled it
                     self.channel.deliver(RemoteEngineError(f"the server ended the stream ({status})"))
-                return
-        self.channel.deliver(RemoteEngineError("the server closed the stream before its end"))
+                return True
+        if not failed:
+            self.channel.deliver(RemoteEngineError("the server closed the stream before its end"))
+        return False
 
 
 def _voice_fields(voice: VoiceProfile | str) -> dict[str, str]:

@@ -5,6 +5,8 @@ the in-process engine yields for the same request; cancel frees the server's slo
 from __future__ import annotations
 
 import asyncio
+import re
+import urllib.request
 
 import numpy as np
 import pytest
@@ -105,3 +107,69 @@ async def test_wrong_key_and_capacity_are_remote_engine_errors(strict):
         await asyncio.to_thread(wrong.resolve_voice, "ryan")
     assert refused.value.status == 401
     await wrong.aclose()
+
+
+def accepted_websockets(server) -> float:
+    """`qwen3tts_websocket_connections_total` from the server's /metrics: handshakes the server accepted."""
+    with urllib.request.urlopen(server.url + "/metrics", timeout=10) as response:
+        text = response.read().decode()
+    return float(re.search(r"^qwen3tts_websocket_connections_total (\S+)$", text, re.M).group(1))
+
+
+def test_sequential_streams_reuse_pooled_connections(server):
+    """100 streams one after another (finished, cancelled and refused among them) open at most 4 connections,
+    counted by the server, and each stream's audio is what a fresh connection gives."""
+    engine = RemoteEngine(server.url, pool_size=2)
+    before = accepted_websockets(server)
+    expected = reference_audio(server.tts, "Hi there.", "ryan", max_frames=3)
+    for i in range(100):
+        if i % 10 == 3:  # a refused start leaves nothing open: the connection serves the next stream
+            with pytest.raises(InvalidInputError, match="unknown voice"):
+                list(engine.open_stream(voice="nobody", text="Hi."))
+        elif i % 10 == 7:  # barge-in: cancelled after its first chunk, the server's `done` read, then reused
+            stream = engine.open_stream(voice="ryan", text="A long sentence to cut short.", max_new_frames=200,
+                                        chunk_frames=(1,))
+            next(iter(stream))
+            stream.cancel()
+            assert list(stream) == [] and stream.state is StreamState.CANCELLED
+        else:
+            stream = engine.open_stream(voice="ryan", text="Hi there.", sampling=SamplingParams.greedy(),
+                                        max_new_frames=3)
+            assert np.array_equal(np.concatenate([c.audio for c in stream]), expected)
+    assert accepted_websockets(server) - before <= 4
+    assert engine.connections_opened <= 4
+    engine.close()
+    server.wait_idle(5)
+
+
+def test_prewarm_opens_the_connection_ahead_of_the_first_stream(server):
+    engine = RemoteEngine(server.url)
+    engine.prewarm().result(timeout=10)
+    assert engine.connections_opened == 1
+    stream = engine.open_stream(voice="ryan", text="Hi.", sampling=SamplingParams.greedy(), max_new_frames=2)
+    assert list(stream)[-1].is_last
+    assert engine.connections_opened == 1  # the first stream used it
+    engine.close()
+
+
+async def test_a_connection_dropping_mid_stream_fails_only_its_stream(server):
+    """The network drops one stream's connection: that stream fails with a retryable error (no HTTP status),
+    a stream on another connection goes on to its end, and the next stream gets a fresh connection."""
+    engine = RemoteEngine(server.url)
+    doomed = engine.open_stream(voice="ryan", text="A long sentence that goes on.", max_new_frames=300,
+                                chunk_frames=(1,))
+    other = engine.open_stream(voice="eric", text="Hello there.", sampling=SamplingParams.greedy(),
+                               max_new_frames=8)
+    await anext(doomed)
+    [remote] = [r for r in engine._open if r.channel is doomed._channel]
+    engine._loop.call_soon_threadsafe(remote.ws.transport.abort)  # what a dead network looks like
+    with pytest.raises(RemoteEngineError, match="dropped mid-stream") as failure:
+        async for _ in doomed:
+            pass
+    assert failure.value.status is None
+    audio = np.concatenate([c.audio async for c in other])
+    assert np.array_equal(audio, reference_audio(server.tts, "Hello there.", "eric", max_frames=8))
+    again = engine.open_stream(voice="ryan", text="Hi.", sampling=SamplingParams.greedy(), max_new_frames=2)
+    assert [c async for c in again][-1].is_last
+    await engine.aclose()
+    await asyncio.to_thread(server.wait_idle, 5)

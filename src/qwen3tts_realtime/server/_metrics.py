@@ -11,6 +11,8 @@ apps in one process (tests, embedding) never collide.
     qwen3tts_voice_cache_total{result}          hit: the voice was warm; miss: prepared for the request
     qwen3tts_errors_total{kind}                 refused requests and failures, by kind; "disconnect": the client
                                                 left while sending its request (not the server's fault)
+    qwen3tts_websocket_connections_total        websocket connections accepted (a pooling client opens few)
+    qwen3tts_open_websockets                    websocket connections open now
     qwen3tts_active_streams, qwen3tts_queued_streams   the engine's, at scrape time
     qwen3tts_admitted_streams                   streams the server has admitted (active + queued + starting)
     qwen3tts_ready                              1 after the warm-up
@@ -57,6 +59,9 @@ class Metrics:
         self.errors = Counter("qwen3tts_errors", "Refused requests and failures, by kind", ["kind"],
                               registry=r)
         self.ready = Gauge("qwen3tts_ready", "1 once the warm-up is done", registry=r)
+        self.ws_accepted = Counter("qwen3tts_websocket_connections", "Websocket connections accepted",
+                                   registry=r)
+        self.ws_open = Gauge("qwen3tts_open_websockets", "Websocket connections open now", registry=r)
         Gauge("qwen3tts_active_streams", "Streams the engine is generating", registry=r).set_function(
             lambda: engine_stats()["active_streams"])
         Gauge("qwen3tts_queued_streams", "Streams waiting in the engine's queue", registry=r).set_function(

@@ -77,7 +77,12 @@ async def stream_endpoint(ws: WebSocket) -> None:
         await ws.send_denial_response(JSONResponse(e.body(), status_code=e.status, headers=e.headers))
         return
     await ws.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)  # never the key's entry
-    await _Connection(ws, state).run()
+    state.metrics.ws_accepted.inc()
+    state.metrics.ws_open.inc()
+    try:
+        await _Connection(ws, state).run()
+    finally:
+        state.metrics.ws_open.dec()
 
 
 @dataclass(eq=False)
