@@ -27,7 +27,10 @@ __all__ = ["main"]
 QUANTIZE_HELP = ("CPU weight format of the talker and code predictor: fp16, int8, int4 (weight-only) or w8a8 (int8 "
                  "weights and activations, the fastest on x86); fidelity per mode in the README")
 QUANTIZE_CHOICES = ["fp16", "int8", "int4", "w8a8"]  # model.quantized_linear.QUANTIZE_MODES (no torch import here)
-VOICE_DIR_HELP = "voice library folder (default: $QWEN3TTS_VOICE_DIR or the user cache)"
+VOICE_DIR_HELP = (
+    "voice library: a folder or a Redis URL such as redis://host:6379/0 (default: $QWEN3TTS_VOICE_DIR or the user "
+    "cache)"
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -244,20 +247,21 @@ def _voices_parser(sub: argparse._SubParsersAction) -> None:
 def _voices_add(args: argparse.Namespace) -> int:
     from .errors import InvalidInputError
     from .tts import Qwen3TTS
-    from .voices.library import VoiceLibrary, default_voice_dir
-    from .voices.store import VoiceStore, validate_name
+    from .voices.backends import open_voice_store
+    from .voices.library import VoiceLibrary, voice_location
+    from .voices.store import validate_name
 
     validate_name(args.name)
     if args.ref_audio and not args.ref_text and not args.x_vector_only:
         raise InvalidInputError("--ref-audio needs --ref-text (its transcript) or --x-vector-only")
-    store = VoiceStore(default_voice_dir() if args.voice_dir is None else args.voice_dir)
+    store = open_voice_store(voice_location(args.voice_dir))
     existing = store.read_name(args.name)
     if existing is not None and not args.replace:  # before the (possibly long) load
-        raise InvalidInputError(f"a voice named {args.name!r} exists in {store.root} ({existing.kind} for "
+        raise InvalidInputError(f"a voice named {args.name!r} exists in {store.location} ({existing.kind} for "
                                 f"{existing.model}); pass --replace to replace it, or choose another name")
     with _progress(f"loading {args.model}", spin=_is_local(args.model)):
         tts = Qwen3TTS.from_pretrained(args.model, device=args.device, dtype=args.dtype, quantize=args.quantize)
-    lib = VoiceLibrary(tts, args.voice_dir)
+    lib = VoiceLibrary(tts, store)
     with _progress(f"preparing voice {args.name!r}"):
         if args.ref_audio:
             voice = lib.clone(args.name, args.ref_audio, args.ref_text, x_vector_only=args.x_vector_only)
@@ -273,13 +277,13 @@ def _voices_add(args: argparse.Namespace) -> int:
 def _voices_list(args: argparse.Namespace) -> int:
     from datetime import datetime
 
-    from .voices.library import default_voice_dir
-    from .voices.store import VoiceStore
+    from .voices.backends import open_voice_store
+    from .voices.library import voice_location
 
-    store = VoiceStore(default_voice_dir() if args.voice_dir is None else args.voice_dir)
+    store = open_voice_store(voice_location(args.voice_dir))
     infos = store.names()
     if not infos:
-        print(f"no voices in {store.root}")
+        print(f"no voices in {store.location}")
         return 0
     width = max(len(info.name) for info in infos)
     for info in infos:
@@ -289,12 +293,12 @@ def _voices_list(args: argparse.Namespace) -> int:
 
 
 def _voices_remove(args: argparse.Namespace) -> int:
-    from .voices.library import default_voice_dir
-    from .voices.store import VoiceStore
+    from .voices.backends import open_voice_store
+    from .voices.library import voice_location
 
-    store = VoiceStore(default_voice_dir() if args.voice_dir is None else args.voice_dir)
+    store = open_voice_store(voice_location(args.voice_dir))
     store.remove(args.name)
-    print(f"removed {args.name!r} from {store.root}")
+    print(f"removed {args.name!r} from {store.location}")
     return 0
 
 

@@ -135,3 +135,25 @@ def test_an_overlong_transcript_is_refused_before_anything_is_stored(base, ref_w
     voice_dir = Path(base.config.voice_dir)
     assert not (voice_dir / "names" / "long.json").exists()
     assert list((voice_dir / "entries").iterdir()) == []  # nothing written, not even a temporary file
+
+
+def test_replicas_sharing_a_redis_store_share_voices(golden, redis_url, ref_wav):
+    """Two servers (replicas, each with its own model) on one Redis voice store: a voice cloned through one is
+    listed and spoken by the other, exactly as by the first; removed through the second, it is gone from both."""
+    models = [Qwen3TTS.from_pretrained(golden / "tiny" / "base") for _ in range(2)]
+    config = ServerConfig(model="tiny-base", warmup_text="", voice_dir=redis_url)
+    with running_server(models[0], config) as one, running_server(models[1], config) as two:
+        r = upload(one, "anna", ref_wav, ref_text=REF_TEXT)
+        assert r.status_code == 201, r.text
+        body = {"input": "Hello there.", "voice": "anna", "response_format": "pcm", "max_frames": 8, "stream": False,
+                **GREEDY}
+        with one.client() as c1, two.client() as c2:
+            assert [v["name"] for v in c2.get("/v1/voices").json()["voices"]] == ["anna"]
+            spoken = [c.post("/v1/audio/speech", json=body) for c in (c1, c2)]
+            assert [s.status_code for s in spoken] == [200, 200]
+            assert spoken[0].content == spoken[1].content and len(spoken[1].content) == 8 * 1920 * 2
+            assert c2.get("/v1/voices/stats").json()["cache_dir"].startswith("redis://127.0.0.1:")
+            assert c2.delete("/v1/voices/anna").json() == {"deleted": "anna"}
+            assert c1.get("/v1/voices/anna").status_code == 404
+    for tts in models:
+        tts.close()

@@ -38,7 +38,8 @@ class ServerConfig:
         api_key: when set, every /v1 request needs `Authorization: Bearer <key>` (a websocket may offer it as
             the subprotocol `bearer.<key>` instead), and so does /metrics unless `metrics_public`.
         metrics_public: serve /metrics without the API key (for a scraper that cannot send one).
-        voice_dir: the voice library folder (None: $QWEN3TTS_VOICE_DIR or the user cache).
+        voice_dir: the voice library: a folder, or a Redis URL shared by replicas ("redis://host:6379/0"); None:
+            $QWEN3TTS_VOICE_DIR or the user cache.
         max_streams: streams generating at once (the engine's batch).
         max_queue: admitted streams waiting beyond `max_streams`; further requests get 429.
         max_body_bytes: largest JSON body, and largest websocket message.
@@ -138,7 +139,8 @@ SETTINGS: tuple[tuple[str, str, str, type, str], ...] = (
     ("--quantize", "quantize", "QWEN3TTS_QUANTIZE", str, "CPU weight format: fp16, int8, int4 or w8a8 (default: none)"),
     ("--host", "host", "QWEN3TTS_HOST", str, "address to bind; 0.0.0.0 exposes the server to the network"),
     ("--port", "port", "QWEN3TTS_PORT", int, "port to listen on"),
-    ("--voice-dir", "voice_dir", "QWEN3TTS_VOICE_DIR", str, "voice library folder (default: the user cache)"),
+    ("--voice-dir", "voice_dir", "QWEN3TTS_VOICE_DIR", str,
+     "voice library: a folder, or redis://host:port/db shared by replicas (default: the user cache)"),
     ("--max-streams", "max_streams", "QWEN3TTS_MAX_STREAMS", int, "streams generating at once"),
     ("--max-queue", "max_queue", "QWEN3TTS_MAX_QUEUE", int,
      "streams waiting beyond --max-streams; more requests get 429"),

@@ -36,6 +36,7 @@ from filelock import Timeout
 
 from ..errors import InvalidInputError, UnsupportedError
 from ..model.audio_input import AudioInput
+from .backends import VoiceBackend, is_store_url, open_voice_store
 from .identity import model_identity, model_label
 from .preprocess import SAMPLE_RATE, ReferencePreprocessing, prepare_reference
 from .profile import VoiceProfile
@@ -45,14 +46,13 @@ from .store import (
     TENSOR_FIELDS,
     DamagedEntryError,
     VoiceInfo,
-    VoiceStore,
     validate_name,
 )
 
 if TYPE_CHECKING:
     from .maker import VoiceMaker
 
-__all__ = ["VoiceLibrary", "VoiceLibraryStats", "VoiceInfo", "default_voice_dir"]
+__all__ = ["VoiceLibrary", "VoiceLibraryStats", "VoiceInfo", "default_voice_dir", "voice_location"]
 
 log = logging.getLogger("qwen3tts_realtime.voices")
 
@@ -61,12 +61,20 @@ VOICE_DIR_ENV = "QWEN3TTS_VOICE_DIR"
 PREPARE_LOCK_TIMEOUT_S = 300.0  # then prepare without the lock: the write stays atomic, only work repeats
 
 
-def default_voice_dir() -> Path:
-    """`$QWEN3TTS_VOICE_DIR` if set, else `voices/` in the user cache (e.g. ~/.cache/qwen3tts-realtime)."""
+def default_voice_dir() -> Path | str:
+    """`$QWEN3TTS_VOICE_DIR` if set (a folder, or a Redis URL: see `backends.py`), else `voices/` in the user
+    cache (e.g. ~/.cache/qwen3tts-realtime)."""
     env = os.environ.get(VOICE_DIR_ENV)
     if env:
-        return Path(env).expanduser()
+        return env if is_store_url(env) else Path(env).expanduser()
     return Path(platformdirs.user_cache_dir("qwen3tts-realtime", appauthor=False)) / "voices"
+
+
+def voice_location(location: str | os.PathLike[str] | None) -> Path | str:
+    """A library location as given (a folder or a store URL), or `default_voice_dir()` for None."""
+    if location is None:
+        return default_voice_dir()
+    return str(location) if is_store_url(location) else Path(location).expanduser()
 
 
 @dataclass(frozen=True)
@@ -97,7 +105,7 @@ class VoiceLibrary:
     def __init__(
         self,
         tts: VoiceMaker,
-        cache_dir: str | os.PathLike[str] | None = None,
+        cache_dir: str | os.PathLike[str] | VoiceBackend | None = None,
         *,
         preprocessing: ReferencePreprocessing | None = None,
         max_memory_voices: int = 128,
@@ -105,15 +113,18 @@ class VoiceLibrary:
         """
         Args:
             tts: the model voices are prepared with and for.
-            cache_dir: the library folder; None: `default_voice_dir()`.
+            cache_dir: where the voices are: a folder, a Redis URL ("redis://host:6379/0", see `backends.py`)
+                or a `VoiceBackend`; None: `default_voice_dir()`.
             preprocessing: how reference clips are prepared by default (`ReferencePreprocessing()`).
             max_memory_voices: how many voices the in-memory LRU keeps.
         """
         if type(max_memory_voices) is not int or max_memory_voices < 1:
             raise InvalidInputError(f"max_memory_voices={max_memory_voices!r}; it must be a positive int")
         self._tts = tts
-        self._store = VoiceStore(default_voice_dir() if cache_dir is None else Path(cache_dir))
-        self._store.sweep_temp()
+        if isinstance(cache_dir, str | os.PathLike) or cache_dir is None:
+            self._store: VoiceBackend = open_voice_store(voice_location(cache_dir))
+        else:
+            self._store = cache_dir
         self._preprocessing = preprocessing or ReferencePreprocessing()
         self._max_memory = max_memory_voices
         self._memory: OrderedDict[str, VoiceProfile] = OrderedDict()
@@ -122,13 +133,14 @@ class VoiceLibrary:
         self._hits = self._misses = 0
 
     @property
-    def cache_dir(self) -> Path:
-        return self._store.root
+    def cache_dir(self) -> Path | str:
+        """Where the voices are: a folder, or a store URL (without its password)."""
+        return self._store.location
 
     @property
     def model_id(self) -> str:
         """The identity of the model's checkpoint (hashed once, then cached in memory and on disk)."""
-        return model_identity(self._tts, self._store.root / "models")
+        return model_identity(self._tts, self._store.identity_dir)
 
     # ---- adding voices ------------------------------------------------------------------------------------
 

@@ -39,7 +39,8 @@ from safetensors.torch import save as save_tensors
 from ..errors import InvalidInputError
 from .profile import VoiceProfile
 
-__all__ = ["VoiceStore", "VoiceInfo", "DamagedEntryError", "validate_name", "atomic_write", "NAME_PATTERN"]
+__all__ = ["VoiceStore", "VoiceInfo", "DamagedEntryError", "validate_name", "atomic_write", "NAME_PATTERN",
+           "encode_entry", "decode_entry", "encode_name", "decode_name", "unknown_name"]
 
 log = logging.getLogger("qwen3tts_realtime.voices")
 
@@ -92,6 +93,11 @@ def validate_name(name: object) -> str:
     return name
 
 
+def unknown_name(name: str, location: object, infos: list[VoiceInfo]) -> InvalidInputError:
+    known = ", ".join(i.name for i in infos) or "none"
+    return InvalidInputError(f"no voice named {name!r} in {location}; voices: {known}")
+
+
 def atomic_write(path: Path, data: bytes) -> None:
     """Write `data` to `path` through a fsynced temporary file and a rename: all or nothing, crash or not."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -118,6 +124,14 @@ class VoiceStore:
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         self.sweep_temp()
         self.sweep_orphans()
+
+    @property
+    def location(self) -> Path:
+        return self.root
+
+    @property
+    def identity_dir(self) -> Path:
+        return self.root / "models"
 
     # ---- entries ------------------------------------------------------------------------------------------
 
@@ -166,15 +180,13 @@ class VoiceStore:
         except FileNotFoundError:
             return None
         try:
-            return _decode_name(raw, name)
+            return decode_name(raw, name)
         except DamagedEntryError as e:
             log.warning("ignoring damaged voice name record %s: %s", path, e)
             return None
 
     def write_name(self, info: VoiceInfo) -> None:
-        record = {"format": NAME_FORMAT, **info.__dict__}
-        record["sha256"] = _json_digest(record)
-        atomic_write(self.root / "names" / f"{validate_name(info.name)}.json", _canonical(record))
+        atomic_write(self.root / "names" / f"{validate_name(info.name)}.json", encode_name(info))
 
     def remove(self, name: str) -> VoiceInfo | None:
         """Unbind `name` (returning its record; None if that was damaged), and delete its entry unless another
@@ -187,8 +199,7 @@ class VoiceStore:
         with self.index_lock():
             info = self.read_name(name)
             if info is None and not path.exists():
-                known = ", ".join(i.name for i in self.names()) or "none"
-                raise InvalidInputError(f"no voice named {name!r} in {self.root}; voices: {known}")
+                raise unknown_name(name, self.root, self.names())
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
                 _fsync_dir(path.parent)
@@ -342,7 +353,14 @@ def _entry_digest(header: dict[str, Any], data: memoryview) -> str:
 # ---- name records -----------------------------------------------------------------------------------------
 
 
-def _decode_name(raw: bytes, name: str) -> VoiceInfo:
+def encode_name(info: VoiceInfo) -> bytes:
+    """A name record: the info's fields and a checksum over them, as canonical JSON."""
+    record = {"format": NAME_FORMAT, **info.__dict__}
+    record["sha256"] = _json_digest(record)
+    return _canonical(record)
+
+
+def decode_name(raw: bytes, name: str) -> VoiceInfo:
     try:
         record = json.loads(raw)
     except (UnicodeDecodeError, ValueError) as e:
