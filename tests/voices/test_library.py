@@ -135,11 +135,12 @@ def test_names_are_validated(base_tts, voice_dir, ref_wav):
 
 
 def test_wrong_checkpoint_or_no_transcript_fail_before_audio(custom_tts, base_tts, voice_dir, ref_wav, work):
-    with pytest.raises(ValueError, match="clone\\(\\) needs a Base checkpoint"):
+    with pytest.raises(ValueError, match="cloning a voice needs a Base checkpoint"):
         VoiceLibrary(custom_tts, voice_dir).clone("anna", ref_wav, ref_text=REF_TEXT)
     with pytest.raises(ValueError, match="ref_text must be the non-empty transcript"):
         VoiceLibrary(base_tts, voice_dir).clone("anna", ref_wav)
-    with pytest.raises(ValueError, match="design_voice\\(\\) needs a VoiceDesign checkpoint"):
+    with pytest.raises(ValueError, match="designing a voice from a description needs a VoiceDesign checkpoint; "
+                                         "this one is Base .*whose voices are clones of a reference clip"):
         VoiceLibrary(base_tts, voice_dir).design("narrator", "A calm voice")
     assert work["encode"] == work["embed"] == 0
 

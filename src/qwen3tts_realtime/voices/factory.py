@@ -19,7 +19,11 @@ from .profile import VoiceProfile, with_instruct
 __all__ = ["VoiceFactory"]
 
 _KINDS = {"base": "Base", "custom_voice": "CustomVoice", "voice_design": "VoiceDesign"}
-_MAKERS = {"base": "clone_voice()", "custom_voice": "speaker(name)", "voice_design": "design_voice(description)"}
+# Said in words, not Python calls: these messages reach the CLI and HTTP surfaces too.
+_MAKERS = {"base": "clones of a reference clip", "custom_voice": "its built-in speakers, by name",
+           "voice_design": "voices designed from a description"}
+_WHAT = {"speaker_embedding": "a speaker embedding of reference audio", "clone_voice": "cloning a voice",
+         "speaker": "a built-in speaker", "design_voice": "designing a voice from a description"}
 
 
 class VoiceFactory:
@@ -96,8 +100,8 @@ class VoiceFactory:
     def _require(self, model_type: str, what: str) -> None:
         if self.model_type != model_type:
             raise UnsupportedError(
-                f"{what}() needs a {_KINDS[model_type]} checkpoint; this one is {_KINDS[self.model_type]} "
-                f"({self.folder.name}); make its voices with {_MAKERS[self.model_type]}"
+                f"{_WHAT[what]} needs a {_KINDS[model_type]} checkpoint; this one is {_KINDS[self.model_type]} "
+                f"({self.folder.name}), whose voices are {_MAKERS[self.model_type]}"
             )
 
     def _embed(self, wav_24k: np.ndarray) -> Tensor:

@@ -173,8 +173,8 @@ class VoiceLibrary:
         name = validate_name(name)
         if self._tts.model_type != "base":
             raise UnsupportedError(
-                f"clone() needs a Base checkpoint; this one is {self._tts.model_type} "
-                f"({self._tts.folder.name}): use design() or add() for its voices"
+                f"cloning a voice needs a Base checkpoint; this one is {self._tts.model_type} "
+                f"({self._tts.folder.name}): store its own voices (designed, or built-in speakers) instead"
             )
         if x_vector_only:
             ref_text = None
