@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 
+import httpx
 import numpy as np
 import pytest
 from websockets.asyncio.client import connect
 
-from .conftest import GREEDY, reference_audio
+from qwen3tts_realtime.server import ServerConfig
+
+from .conftest import GREEDY, reference_audio, running_server
 
 TEXT = "Hello there, how are you today?"
 FRAGMENTS = ["Hel", "lo the", "re, how", " are y", "ou today?"]
@@ -147,3 +151,21 @@ async def test_input_ended_without_text_fails_the_stream(server):
         done = json.loads(await asyncio.wait_for(ws.recv(), 30))
         assert done["type"] == "done" and done["status"] == "failed"
     server.wait_idle(timeout_s=5)
+
+
+async def test_a_flooding_client_is_read_more_slowly_and_loses_nothing(custom_voice_tts, tmp_path):
+    """250 one-character messages from a connection allowed 100 a second: the server takes them in at its pace
+    (TCP backpressure, counted in the throttle metric), refuses none, and the speech is the whole text's."""
+    config = ServerConfig(model="tiny-custom-voice", warmup_text="", ws_max_messages_per_s=100,
+                          voice_dir=str(tmp_path))
+    text = ("Hello there, how are you today? " * 8)[:250]
+    with running_server(custom_voice_tts, config) as flooded:
+        async with connect(flooded.ws_url) as ws:
+            messages, done = await run_stream(ws, START, list(text))
+        assert done["status"] == "finished" and not [m for m in messages if isinstance(m, dict)
+                                                      and m["type"] == "error"]
+        expected = reference_audio(custom_voice_tts, text, max_frames=15, non_streaming_layout=False)
+        assert np.array_equal(audio_of(messages), expected)
+        metrics = httpx.get(flooded.url + "/metrics").text
+        throttled = float(re.search(r"^qwen3tts_websocket_throttled_seconds_total (\S+)$", metrics, re.M).group(1))
+        assert throttled >= 1.0  # about (251 - 100) / 100 s of waiting: the bucket's count, not a timing

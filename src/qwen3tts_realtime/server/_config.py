@@ -50,6 +50,10 @@ class ServerConfig:
         default_response_format: None: "mp3" where the installed libsndfile writes MP3, else "wav".
         ws_idle_timeout_s: a websocket stream waiting for text that gets no `text` message for this long is
             ended (done status "idle_timeout") and its slot freed; 0 never ends one.
+        ws_max_messages_per_s: messages one websocket connection may send per second, on average (bursts of up
+            to a second's worth pass at once); beyond it the server reads that connection's messages more
+            slowly (TCP backpressure, nothing is dropped), so no client can flood the event loop and the engine
+            at the cost of others. 0: no bound.
         voice_aliases: (alias, voice) pairs, e.g. (("alloy", "ryan"),): a request's voice `alias` speaks as
             `voice` (OpenAI's voice names onto this server's voices); a mapping is accepted too.
     """
@@ -73,6 +77,7 @@ class ServerConfig:
     default_response_format: str | None = None
     metrics_public: bool = False
     ws_idle_timeout_s: float = 30.0
+    ws_max_messages_per_s: float = 200.0
     voice_aliases: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
@@ -88,6 +93,10 @@ class ServerConfig:
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 <= timeout < math.inf:
             raise InvalidInputError(f"server setting ws_idle_timeout_s={timeout!r}; it must be a number of "
                                     "seconds >= 0 (0: never)")
+        rate = self.ws_max_messages_per_s
+        if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate < math.inf:
+            raise InvalidInputError(f"server setting ws_max_messages_per_s={rate!r}; it must be a number >= 0 "
+                                    "(0: no bound)")
         pairs = self.voice_aliases.items() if isinstance(self.voice_aliases, Mapping) else self.voice_aliases
         object.__setattr__(self, "voice_aliases", _check_aliases(pairs))
 
@@ -155,6 +164,8 @@ SETTINGS: tuple[tuple[str, str, str, type, str], ...] = (
      "response_format when a request names none (default: mp3 if libsndfile writes it, else wav)"),
     ("--ws-idle-timeout", "ws_idle_timeout_s", "QWEN3TTS_WS_IDLE_TIMEOUT", float,
      "seconds a websocket stream may wait for a text message before it is ended; 0: never"),
+    ("--ws-max-messages-per-s", "ws_max_messages_per_s", "QWEN3TTS_WS_MAX_MESSAGES_PER_S", float,
+     "messages per second one websocket connection may send; beyond it the server reads it more slowly; 0: no bound"),
 )
 
 

@@ -13,6 +13,7 @@ apps in one process (tests, embedding) never collide.
                                                 left while sending its request (not the server's fault)
     qwen3tts_websocket_connections_total        websocket connections accepted (a pooling client opens few)
     qwen3tts_open_websockets                    websocket connections open now
+    qwen3tts_websocket_throttled_seconds_total  time the server waited before reading flooding connections
     qwen3tts_active_streams, qwen3tts_queued_streams   the engine's, at scrape time
     qwen3tts_admitted_streams                   streams the server has admitted (active + queued + starting)
     qwen3tts_ready                              1 after the warm-up
@@ -62,6 +63,9 @@ class Metrics:
         self.ws_accepted = Counter("qwen3tts_websocket_connections", "Websocket connections accepted",
                                    registry=r)
         self.ws_open = Gauge("qwen3tts_open_websockets", "Websocket connections open now", registry=r)
+        self.ws_throttled_s = Counter("qwen3tts_websocket_throttled_seconds",
+                                      "Time spent before reading connections over --ws-max-messages-per-s",
+                                      registry=r)
         Gauge("qwen3tts_active_streams", "Streams the engine is generating", registry=r).set_function(
             lambda: engine_stats()["active_streams"])
         Gauge("qwen3tts_queued_streams", "Streams waiting in the engine's queue", registry=r).set_function(

@@ -26,6 +26,11 @@ The API key (when one is configured) comes in the `Authorization` header, or, fo
 headers on a websocket, as a subprotocol: offer ["qwen3tts", "bearer.<key>"] and the server selects
 "qwen3tts" (it selects "qwen3tts" whenever it is offered). Never in the URL. A wrong or missing key is
 refused at the handshake (HTTP 401); a disconnect cancels the open stream.
+
+A connection may send `--ws-max-messages-per-s` messages per second on average (bursts of a second's worth pass
+at once); beyond that the server reads its messages more slowly, so TCP pushes back on the client: nothing is
+dropped or refused, and one client sending thousands of tiny messages cannot hold up the others' streams (the
+time spent waiting is counted in `qwen3tts_websocket_throttled_seconds_total`).
 """
 
 from __future__ import annotations
@@ -101,15 +106,42 @@ class _Open:
     end_reason: str | None = None  # why the server cancelled it: "idle_timeout" or "failed" (else "cancelled")
 
 
+class _RateLimit:
+    """A token bucket: `rate` messages a second on average, bursts up to `rate`; `wait()` sleeps off a deficit."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.tokens = rate
+        self.last = time.monotonic()
+
+    async def wait(self) -> float:
+        """Take one token, sleeping until there is one; returns the seconds slept."""
+        if self.rate <= 0:
+            return 0.0
+        now = time.monotonic()
+        self.tokens = min(self.rate, self.tokens + (now - self.last) * self.rate)
+        self.last = now
+        self.tokens -= 1
+        if self.tokens >= 0:
+            return 0.0
+        delay = -self.tokens / self.rate
+        await asyncio.sleep(delay)
+        return delay
+
+
 class _Connection:
     def __init__(self, ws: WebSocket, state: ServerState) -> None:
         self.ws, self.state = ws, state
         self._send_lock = asyncio.Lock()  # the receive loop and the pump both send
         self.current: _Open | None = None
+        self._limit = _RateLimit(state.config.ws_max_messages_per_s)
 
     async def run(self) -> None:
         try:
             while True:
+                slept = await self._limit.wait()  # before reading: a flooding client is read more slowly
+                if slept:
+                    self.state.metrics.ws_throttled_s.inc(slept)
                 try:
                     message = await self.ws.receive()
                 except _GONE:
