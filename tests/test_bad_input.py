@@ -96,8 +96,9 @@ def test_speaker_embedding_needs_a_base_checkpoint(custom, golden):
 
 
 def test_clone_needs_a_base_checkpoint(design, golden):
-    with pytest.raises(UnsupportedError, match="cloning a voice needs a Base checkpoint; this one is VoiceDesign "
-                                                r"\(voice_design\), whose voices are voices designed from a description"):
+    with pytest.raises(UnsupportedError, match=r"cloning a voice needs a Base checkpoint; this one is VoiceDesign "
+                                               r"\(voice_design\), whose voices are voices designed from a "
+                                               "description"):
         design.clone_voice(str(golden / "inputs" / "ref_24k.wav"), ref_text="hi")
 
 
