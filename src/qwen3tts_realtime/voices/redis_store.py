@@ -103,10 +103,7 @@ class RedisVoiceStore:
         raw = self._redis.get(self._entry(key))
         if raw is None:
             return None
-        profile, meta = decode_entry(raw)
-        if meta.get("key") != key:
-            raise DamagedEntryError(f"entry {key} holds the voice of key {meta.get('key')!r}")
-        return profile, meta
+        return decode_entry(raw, key)
 
     def write_entry(self, key: str, profile: VoiceProfile, meta: dict[str, Any]) -> None:
         self._redis.set(self._entry(key), encode_entry(profile, {**meta, "key": key}), ex=int(STALE_ORPHAN_S))

@@ -153,10 +153,7 @@ class VoiceStore:
             raw = self.entry_path(key).read_bytes()
         except FileNotFoundError:
             return None
-        profile, meta = decode_entry(raw)
-        if meta.get("key") != key:
-            raise DamagedEntryError(f"entry {key} holds the voice of key {meta.get('key')!r}")
-        return profile, meta
+        return decode_entry(raw, key)
 
     def write_entry(self, key: str, profile: VoiceProfile, meta: dict[str, Any]) -> None:
         atomic_write(self.entry_path(key), encode_entry(profile, {**meta, "key": key}))
@@ -268,11 +265,12 @@ def encode_entry(profile: VoiceProfile, meta: dict[str, Any]) -> bytes:
     return save_tensors(tensors, metadata={"voice": voice, "sha256": _entry_digest(header, data)})
 
 
-def decode_entry(raw: bytes) -> tuple[VoiceProfile, dict[str, Any]]:
-    """The profile and metadata of an entry file.
+def decode_entry(raw: bytes, key: str | None = None) -> tuple[VoiceProfile, dict[str, Any]]:
+    """The profile and metadata of an entry file (stored under `key`, when given).
 
     Raises:
-        DamagedEntryError: truncated, altered (checksum mismatch) or not a valid voice entry.
+        DamagedEntryError: truncated, altered (checksum mismatch), not a valid voice entry, or the entry of
+            another key.
     """
     header, data = _split(raw)
     metadata = header.get("__metadata__")
@@ -289,6 +287,8 @@ def decode_entry(raw: bytes) -> tuple[VoiceProfile, dict[str, Any]]:
         raise DamagedEntryError(f"not a {ENTRY_FORMAT} entry")
     if not isinstance(meta.get("profile"), dict):
         raise DamagedEntryError(f"not a {ENTRY_FORMAT} entry")
+    if key is not None and meta.get("key") != key:
+        raise DamagedEntryError(f"entry {key} holds the voice of key {meta.get('key')!r}")
     return _profile(meta["profile"], tensors), meta
 
 
