@@ -31,7 +31,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from .. import __version__
-from . import _speech, _voices, _websocket
+from . import _playground, _speech, _voices, _websocket
 from ._config import ServerConfig
 from ._limits import check_api_key
 from ._metrics import CONTENT_TYPE_LATEST
@@ -111,6 +111,9 @@ def create_app(tts: Qwen3TTS, config: ServerConfig | None = None, *, owns_model:
             state.metrics.refused(500)
         return JSONResponse(ApiError(500, f"internal error: {type(e).__name__}", code="internal").body(),
                             status_code=500)
+
+    if config.ui:
+        _playground.mount(app)
 
     @app.get("/health")
     async def health() -> dict[str, str]:

@@ -22,6 +22,7 @@ __all__ = [
 DEFAULT_MODEL = "Qwen/Qwen3-TTS-12Hz-0.6B-CustomVoice"
 API_KEY_ENV = "QWEN3TTS_API_KEY"
 METRICS_PUBLIC_ENV = "QWEN3TTS_METRICS_PUBLIC"
+NO_UI_ENV = "QWEN3TTS_NO_UI"
 VOICE_ALIAS_ENV = "QWEN3TTS_VOICE_ALIAS"
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
 
@@ -38,6 +39,7 @@ class ServerConfig:
         api_key: when set, every /v1 request needs `Authorization: Bearer <key>` (a websocket may offer it as
             the subprotocol `bearer.<key>` instead), and so does /metrics unless `metrics_public`.
         metrics_public: serve /metrics without the API key (for a scraper that cannot send one).
+        ui: serve the playground page at `/` (a static page using the public routes; its calls need the key).
         voice_dir: the voice library: a folder, or a Redis URL shared by replicas ("redis://host:6379/0"); None:
             $QWEN3TTS_VOICE_DIR or the user cache.
         max_streams: streams generating at once (the engine's batch).
@@ -76,6 +78,7 @@ class ServerConfig:
     warmup_text: str = "Hello."
     default_response_format: str | None = None
     metrics_public: bool = False
+    ui: bool = True
     ws_idle_timeout_s: float = 30.0
     ws_max_messages_per_s: float = 200.0
     voice_aliases: tuple[tuple[str, str], ...] = ()
@@ -195,6 +198,10 @@ def add_serve_arguments(parser: argparse.ArgumentParser, environ: Mapping[str, s
         "--metrics-public", action="store_true", default=None,
         help=f"serve /metrics without the API key (for scrapers that cannot send it); ${METRICS_PUBLIC_ENV}=1",
     )
+    parser.add_argument(
+        "--no-ui", action="store_true", default=None,
+        help=f"do not serve the playground page at / (the API only); ${NO_UI_ENV}=1",
+    )
 
 
 def config_from_args(args: argparse.Namespace, environ: Mapping[str, str] | None = None) -> ServerConfig:
@@ -210,7 +217,8 @@ def config_from_args(args: argparse.Namespace, environ: Mapping[str, str] | None
     if aliases is None:
         aliases = parse_voice_aliases(env.get(VOICE_ALIAS_ENV, ""))
     metrics_public = args.metrics_public or _env_flag(env, METRICS_PUBLIC_ENV)
-    return ServerConfig(**values, api_key=env.get(args.api_key_env) or None, metrics_public=metrics_public,
+    ui = not (args.no_ui or _env_flag(env, NO_UI_ENV))
+    return ServerConfig(**values, api_key=env.get(args.api_key_env) or None, metrics_public=metrics_public, ui=ui,
                         voice_aliases=tuple(aliases))
 
 
