@@ -52,7 +52,8 @@ from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineParams, PipelineWorker
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.services.tts_service import TextAggregationMode
-from pipecat.tests.utils import SleepFrame, run_test
+from pipecat.tests.utils import SleepFrame
+from pipecat.tests.utils import run_test as pipecat_run_test
 from pipecat.transcriptions.language import Language
 from pipecat.workers.runner import WorkerRunner
 
@@ -66,6 +67,12 @@ TOKEN = TextAggregationMode.TOKEN
 SENTENCE = TextAggregationMode.SENTENCE
 TEXT = "Hello there. How are you today?"
 SENTENCES = ["Hello there.", "How are you today?"]
+
+
+async def run_test(*args, **kwargs):
+    """Pipecat's `run_test`, with time for the service to start: its warm-up runs a generation, which takes more
+    than `run_test`'s default 1 s on a loaded CPU (and a pipeline that never starts leaks its tasks)."""
+    return await pipecat_run_test(*args, start_timeout=60, **kwargs)
 
 
 @pytest.fixture(scope="module")

@@ -57,6 +57,9 @@ _PER_STREAM = frozenset(
 )
 
 
+KEEPALIVE_S = 0.5  # well under the base class's stop_frame_timeout_s
+
+
 @dataclass(eq=False)
 class _Context:
     """One audio context (an LLM turn or a TTSSpeakFrame) and the engine work behind it."""
@@ -66,6 +69,7 @@ class _Context:
     stream: Stream | None = None  # token mode: the turn's stream; sentence mode: the sentence being spoken
     audio: UtteranceAudio | None = None  # token mode: the turn's audio path
     pump: asyncio.Task | None = None  # token mode: the task appending the stream's audio
+    keepalive: asyncio.Task | None = None  # holds the audio context open while its engine stream is alive
     input_ended: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
     audio_s: float = 0.0  # sentence mode: audio of the sentences already spoken
     last_sentence_had_audio: bool = False  # sentence mode: the base class then closes the context itself
@@ -414,7 +418,17 @@ class Qwen3TTSService(TTSService):
         await self.create_audio_context(context_id)
         await self.start_ttfb_metrics()
         await self.append_to_audio_context(context_id, TTSStartedFrame(context_id=context_id))
+        ctx.keepalive = self.create_task(self._keep_alive(ctx), "qwen3tts_keepalive")
         return ctx
+
+    async def _keep_alive(self, ctx: _Context) -> None:
+        """While the context's engine stream is open, tell the base class the context is in use: it ends a
+        context that gets no audio for `stop_frame_timeout_s` (3 s), and a busy engine (a stream queued behind
+        others, a loaded CPU) may take longer than that to its first audio. The stream's end closes the context."""
+        while self._contexts.get(ctx.context_id) is ctx:
+            if ctx.stream is not None and ctx.stream.state is StreamState.OPEN:
+                self._refresh_audio_context(ctx.context_id)
+            await asyncio.sleep(KEEPALIVE_S)
 
     async def _close_audio_context(self, context_id: str) -> None:
         await self.append_to_audio_context(context_id, TTSStoppedFrame(context_id=context_id))
@@ -451,6 +465,8 @@ class Qwen3TTSService(TTSService):
             ctx.stream.cancel()
         if ctx.pump is not None and ctx.pump is not asyncio.current_task():
             await self.cancel_task(ctx.pump)
+        if ctx.keepalive is not None:
+            await self.cancel_task(ctx.keepalive)
 
     async def _close_all(self) -> None:
         contexts, self._contexts = list(self._contexts.values()), {}
