@@ -72,7 +72,8 @@ SENTENCES = ["Hello there.", "How are you today?"]
 async def run_test(*args, **kwargs):
     """Pipecat's `run_test`, with time for the service to start: its warm-up runs a generation, which takes more
     than `run_test`'s default 1 s on a loaded CPU (and a pipeline that never starts leaks its tasks)."""
-    return await pipecat_run_test(*args, start_timeout=60, **kwargs)
+    kwargs.setdefault("start_timeout", 60)
+    return await pipecat_run_test(*args, **kwargs)
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ sync_api = pytest.importorskip("playwright.sync_api")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--autoplay-policy=no-user-gesture-required",
          "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run",
-         "--disable-quic"]
+         "--disable-quic", "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]  # a fake mic
 
 
 @pytest.fixture(scope="module")
@@ -134,6 +134,8 @@ def test_clone_from_an_upload_then_speak_with_it(page, golden, tmp_path):
         with httpx.Client(base_url=base.url) as c:
             expected = c.post("/v1/voices", files={"file": ("notes.wav", bad.read_bytes(), "audio/wav")},
                               data={"name": "bad", "ref_text": "x"}).json()["error"]["message"]
+        assert expected == ("the uploaded file is not audio libsndfile can read (Format not recognised); send WAV, "
+                            "FLAC, OGG or MP3")  # libsndfile's words, no Python repr
         page.fill("#clone-name", "bad")
         page.fill("#clone-text", "x")
         page.set_input_files("#clone-file", str(bad))
@@ -163,3 +165,33 @@ def test_no_ui_serves_the_api_only(golden, tmp_path, custom):
         assert httpx.get(api_only.url + "/").status_code == 404
         assert httpx.get(api_only.url + "/health").status_code == 200
     assert httpx.get(custom.url + "/playground/playground.js").headers["content-type"].startswith("text/javascript")
+
+
+def test_a_microphone_recording_is_sent_as_wav(page, golden, tmp_path):
+    """Record (Chromium's fake microphone: a beep) -> a 16-bit WAV that the server reads; its answer, a clone or
+    its reason for refusing a beep, is shown as it is."""
+    tts = Qwen3TTS.from_pretrained(golden / "tiny" / "base")
+    config = ServerConfig(model="tiny-base", warmup_text="", voice_dir=str(tmp_path / "voices"))
+    with running_server(tts, config) as base:
+        page.goto(base.url + "/")
+        page.wait_for_function("!document.querySelector('#record').disabled", timeout=30_000)
+        page.click("#record")
+        page.wait_for_function("document.querySelector('#record').textContent === 'Stop recording'")
+        page.wait_for_timeout(2500)  # a 2.5 s clip
+        page.click("#record")
+        page.wait_for_function("document.querySelector('#clone-status').textContent.startsWith('recorded')",
+                               timeout=10_000)
+        assert 1.5 <= float(page.inner_text("#clone-status").split()[1]) <= 5
+        page.fill("#clone-name", "mic")
+        page.fill("#clone-text", "A recording.")
+        page.click("#clone")
+        page.wait_for_function("!/^(cloning|recorded)/.test(document.querySelector('#clone-status').textContent)",
+                               timeout=60_000)
+        status = page.inner_text("#clone-status")
+        with httpx.Client(base_url=base.url) as c:
+            names = [v["name"] for v in c.get("/v1/voices").json()["voices"]]
+        if status == "cloned mic":
+            assert "mic" in names
+        else:  # refused for what the clip is (a beep), never because the server could not read the WAV
+            assert "mic" not in names and "libsndfile" not in status, status
+    tts.close()

@@ -252,8 +252,9 @@ def _decode_upload(data: bytes, max_seconds: float) -> tuple[np.ndarray, int]:
                            "are accepted (--max-upload-seconds)", param="file", code="audio_too_long")
         samples, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError) as e:
-        raise ApiError(400, f"the uploaded file is not audio libsndfile can read ({e}); send WAV, FLAC, OGG "
-                       "or MP3", param="file", code="invalid_audio") from None
+        reason = getattr(e, "error_string", None) or str(e)  # libsndfile's own words, not the buffer's repr
+        raise ApiError(400, f"the uploaded file is not audio libsndfile can read ({reason.rstrip('.')}); send WAV, "
+                       "FLAC, OGG or MP3", param="file", code="invalid_audio") from None
     return samples.mean(axis=1, dtype=np.float32), int(rate)
 
 
