@@ -36,7 +36,7 @@ TF4_TESTS := tests/test_generate_golden.py tests/test_codec_and_speaker_golden.p
 test-transformers4:
 	test -x $(TF4_VENV)/bin/python || $(PYTHON) -m venv $(TF4_VENV)
 	$(TF4_VENV)/bin/python -m pip install --quiet torch==2.13.0
-	$(TF4_VENV)/bin/python -m pip install --quiet -e . "transformers==4.57.6" pytest pytest-asyncio pytest-timeout hypothesis
+	$(TF4_VENV)/bin/python -m pip install --quiet -e ".[redis]" "transformers==4.57.6" pytest pytest-asyncio pytest-timeout hypothesis
 	$(TF4_VENV)/bin/python -c "import transformers as t; assert t.__version__.startswith('4.57'), t.__version__"
 	$(TF4_VENV)/bin/python -m pytest -q $(TF4_TESTS)
 
