@@ -13,6 +13,7 @@ Needs the `redis` extra: pip install "qwen3tts-realtime[redis]".
 
 from __future__ import annotations
 
+import logging
 import urllib.parse
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,8 @@ except ModuleNotFoundError as e:
     ) from e
 
 __all__ = ["RedisVoiceStore"]
+
+log = logging.getLogger("qwen3tts_realtime.voices")
 
 DEFAULT_PREFIX = "qwen3tts"
 INDEX_LOCK_S = 30.0  # the index lock is held for a few commands; it expires if its holder dies
@@ -193,8 +196,8 @@ class _Lock:
     def release(self) -> None:
         try:
             self._lock.release()
-        except redis.exceptions.LockError:  # expired meanwhile: nothing left to release
-            pass
+        except redis.exceptions.LockError:  # it expired while held: another holder may have run meanwhile
+            log.warning("voice store lock %s expired before its release", self._lock.name)
 
     def __enter__(self) -> _Lock:
         self.acquire()
