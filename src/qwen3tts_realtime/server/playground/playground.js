@@ -253,8 +253,8 @@ $("clone").addEventListener("click", async () => {
   show("clone-status", "cloning…");
   try {
     const voice = await api("/v1/voices", { method: "POST", body: form });
+    await loadVoices(voice.name);  // the picker holds the new voice before the status says it is ready
     show("clone-status", `cloned ${voice.name}`);
-    await loadVoices(voice.name);
   } catch (e) {
     show("clone-status", e.message, true);
   }
