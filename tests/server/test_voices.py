@@ -108,6 +108,17 @@ def test_bad_audio(base):
         assert c.delete("/v1/voices/nobody").status_code == 404
 
 
+def test_a_malformed_multipart_body_is_a_clear_400(base):
+    cut = b'--b\r\nContent-Disposition: form-data; name="name"\r\n\r\nanna'  # ends inside its only part
+    with base.client() as c:
+        for body, ctype, message in [
+            (cut, "multipart/form-data; boundary=b", "missing form field 'name'"),
+            (b"no parts", "multipart/form-data", "malformed multipart/form-data body: Missing boundary in multipart."),
+        ]:
+            r = c.post("/v1/voices", content=body, headers={"Content-Type": ctype})
+            assert r.status_code == 400 and r.json()["error"]["message"] == message
+
+
 def test_custom_voice_stores_speakers_by_json(server):
     with server.client() as c:
         warm = {"name": "warm-ryan", "speaker": "ryan", "instructions": "Speak warmly."}

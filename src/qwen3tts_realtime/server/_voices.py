@@ -16,16 +16,14 @@ and the voices there are, never silently replaced.
 Warm voices: the engine keeps warm state (prompt prefixes, primed decoder state) in one LRU keyed by a voice's
 content, so the resolver memoises nothing: an equal profile is as warm. Whether a request's voice was warm
 (`X-Voice-Cache`, the voice-cache metric) is read from that LRU. Multipart
-bodies are parsed with the standard library's `email` parser (byte-exact for binary parts), so the server
-needs no multipart package. Library work (disk, encoders) runs in worker threads, never on the event loop.
+bodies are parsed by Starlette's own parser (python-multipart) once the size limit has read them. Library work
+(disk, encoders) runs in worker threads, never on the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import email.parser
-import email.policy
 import io
 import logging
 from typing import TYPE_CHECKING, Any
@@ -33,6 +31,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import soundfile as sf
 from fastapi import APIRouter, Request
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
 
 from ..errors import AudioInputError, InvalidInputError, UnsupportedError
 from ..voices.profile import with_instruct
@@ -172,7 +172,7 @@ async def add_voice(request: Request) -> dict[str, Any]:
     limit = state.config.max_upload_bytes
     body = await read_limited(request.headers, request.stream(), limit, "the upload is", "--max-upload-bytes")
     if ctype.startswith("multipart/form-data"):
-        fields = await asyncio.to_thread(_parse_multipart, body, ctype)
+        fields = await _parse_multipart(request, body)
         profile, name = await asyncio.to_thread(_clone, state, fields)
     elif ctype.startswith("application/json"):
         profile, name = await asyncio.to_thread(_add_from_json, state, parse_json(body))
@@ -258,18 +258,28 @@ def _decode_upload(data: bytes, max_seconds: float) -> tuple[np.ndarray, int]:
     return samples.mean(axis=1, dtype=np.float32), int(rate)
 
 
-def _parse_multipart(body: bytes, content_type: str) -> dict[str, tuple[str | None, bytes]]:
-    """{field name: (file name, bytes)} of a multipart/form-data body."""
-    head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1", "replace")
-    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
-    if not message.is_multipart() or message.defects:
-        raise ApiError(400, "malformed multipart/form-data body", code="malformed_multipart")
-    fields: dict[str, tuple[str | None, bytes]] = {}
-    for part in message.iter_parts():
-        name = part.get_param("name", header="content-disposition")
-        if isinstance(name, str):
-            fields[name] = (part.get_filename(), part.get_payload(decode=True) or b"")
-    return fields
+async def _parse_multipart(request: Request, body: bytes) -> dict[str, tuple[str | None, bytes]]:
+    """{field name: (file name, bytes)} of a multipart/form-data body, parsed by Starlette's (FastAPI's) own
+    parser; file parts arrive as `UploadFile`s, text parts as text (UTF-8, else Latin-1, as Starlette reads them)."""
+
+    async def chunks():
+        yield body
+
+    parser = MultiPartParser(request.headers, chunks(), max_files=4, max_fields=16, max_part_size=len(body) + 1)
+    try:
+        form = await parser.parse()
+    except MultiPartException as e:
+        raise ApiError(400, f"malformed multipart/form-data body: {e.message}", code="malformed_multipart") from None
+    try:
+        fields: dict[str, tuple[str | None, bytes]] = {}
+        for name, value in form.multi_items():
+            if isinstance(value, UploadFile):
+                fields[name] = (value.filename, await value.read())
+            else:
+                fields[name] = (None, value.encode("utf-8"))
+        return fields
+    finally:
+        await form.close()
 
 
 def _form_text(fields: dict[str, tuple[str | None, bytes]], name: str, *,

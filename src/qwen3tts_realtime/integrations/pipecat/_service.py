@@ -264,7 +264,7 @@ class Qwen3TTSService(TTSService):
             if ctx is not None and self._is_streaming_tokens:
                 self._end_input(ctx)  # its task closes the context once the speech has ended
             elif ctx is not None:
-                del self._contexts[old]
+                await self._retire(ctx)
                 await self._close_audio_context(old)
             self._turn_context_id = None
             self._turn_context_id = self.create_context_id()
@@ -318,7 +318,7 @@ class Qwen3TTSService(TTSService):
         if self._is_streaming_tokens:
             self._end_input(ctx)
             return
-        del self._contexts[context_id]
+        await self._retire(ctx)
         if not ctx.last_sentence_had_audio:
             await self._close_audio_context(context_id)
 
@@ -377,7 +377,7 @@ class Qwen3TTSService(TTSService):
             self._start_target_ms = ctx.audio.target_ms
         await ctx.input_ended.wait()  # the context spans the whole turn, even if the speech ended early
         await self._close_audio_context(ctx.context_id)
-        self._contexts.pop(ctx.context_id, None)
+        await self._retire(ctx)
 
     async def _speak_sentence(self, text: str, context_id: str) -> AsyncGenerator[Frame, None]:
         ctx = self._contexts.get(context_id)
@@ -467,6 +467,14 @@ class Qwen3TTSService(TTSService):
             await self.cancel_task(ctx.pump)
         if ctx.keepalive is not None:
             await self.cancel_task(ctx.keepalive)
+
+    async def _retire(self, ctx: _Context) -> None:
+        """The context is done: forget it and stop its keepalive (no task outlives its context)."""
+        if self._contexts.get(ctx.context_id) is ctx:
+            del self._contexts[ctx.context_id]
+        if ctx.keepalive is not None:
+            await self.cancel_task(ctx.keepalive)
+            ctx.keepalive = None
 
     async def _close_all(self) -> None:
         contexts, self._contexts = list(self._contexts.values()), {}
