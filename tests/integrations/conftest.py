@@ -40,3 +40,15 @@ def remote_engine(remote_server) -> Iterator:
     engine = RemoteEngine(remote_server.url)
     yield engine
     engine.close()
+
+
+@pytest.fixture
+def engines(monkeypatch):
+    """A fresh process-wide engine table, closed afterwards."""
+    from qwen3tts_realtime.integrations.livekit import _engines
+
+    table: dict = {}
+    monkeypatch.setattr(_engines, "_ENGINES", table)
+    yield table
+    for engine in table.values():
+        engine.close()

@@ -4,41 +4,25 @@
   threads (each with its own event loop) share it and their streams batch in the same engine steps.
 - `livekit.plugins.qwen3tts` is found where `python -m livekit.agents download-files` looks, next to
   livekit-agents' own namespace; its `download_files` hook fetches hub weights and leaves folders alone.
-- `examples/livekit_agent.py`: `prewarm` loads the engine into `proc.userdata`, the server runs jobs as
-  threads, and `entrypoint` speaks its greeting through a real `AgentSession` whose audio goes to a capturing
-  sink. What needs a LiveKit server (or LiveKit Cloud) is left out: the room transport (`ctx.room`), and the
-  LiveKit Inference STT/LLM, which need credentials (the harness session keeps only the TTS).
+- `CaptureAudio`, the audio sink the example's test (`test_livekit_voice_agent.py`) plays into.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import pkgutil
 import threading
 import time
-import types
 from pathlib import Path
 
 import pytest
-from livekit.agents import AgentSession, JobExecutorType, Plugin
+from livekit.agents import Plugin
 from livekit.agents.voice import io
 
 import qwen3tts_realtime.livekit as lk
 from qwen3tts_realtime import InvalidInputError, SamplingParams
-from qwen3tts_realtime.integrations.livekit import _engines
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "livekit_agent.py"
-
-
-@pytest.fixture
-def engines(monkeypatch):
-    """A fresh process-wide engine table, closed afterwards."""
-    table: dict = {}
-    monkeypatch.setattr(_engines, "_ENGINES", table)
-    yield table
-    for engine in table.values():
-        engine.close()
 
 
 def test_load_engine_is_one_engine_per_model_device_and_dtype(golden, engines):
@@ -158,58 +142,3 @@ class CaptureAudio(io.AudioOutput):
 
     def clear_buffer(self) -> None:
         pass
-
-
-def load_example():
-    spec = importlib.util.spec_from_file_location("livekit_agent_example", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-async def test_the_example_worker_speaks_through_an_agent_session(golden, engines, monkeypatch):
-    monkeypatch.setenv(lk.MODEL_ENV, str(golden / "tiny" / "custom_voice"))
-    example = load_example()
-    server = example.server
-    assert server._setup_fnc is example.prewarm and server._job_executor_type is JobExecutorType.THREAD
-    assert server._initialize_process_timeout >= 60 and server._num_idle_processes == 1
-    assert server.load_fnc is lk.engine_load and server._load_threshold == lk.DEFAULT_LOAD_THRESHOLD
-
-    sessions = []
-
-    class HarnessSession(AgentSession):
-        """The example's session minus what needs LiveKit Cloud: STT/LLM dropped, a capturing audio sink
-        instead of the room. Utterances are capped: random weights never end speech on their own."""
-
-        def __init__(self, *, stt, llm, tts) -> None:
-            tts.update_options(max_new_frames=24, seed=0)  # seeded: the same utterance every run
-            super().__init__(tts=tts)
-            self.output.audio = CaptureAudio()
-            sessions.append(self)
-
-        async def start(self, *, agent, room) -> None:
-            await super().start(agent=agent)
-
-    monkeypatch.setattr(example, "AgentSession", HarnessSession)
-    proc = types.SimpleNamespace(userdata={})
-    example.prewarm(proc)  # what the worker runs in each process before it takes jobs
-    assert proc.userdata["engine"] is lk.load_engine()
-    await example.entrypoint(types.SimpleNamespace(proc=proc, room=object()))
-
-    [session] = sessions
-    try:  # the session is closed whatever fails: its tasks would otherwise outlive the test's event loop
-        sink = session.output.audio
-        await asyncio.wait_for(sink.played.wait(), 60)
-        assert sink.frames and {(f.sample_rate, f.num_channels) for f in sink.frames} == {(24000, 1)}
-        frames_spoken = sum(f.samples_per_channel for f in sink.frames) / 1920  # sampled: EOS may come early
-        assert frames_spoken == int(frames_spoken) and 2 <= frames_spoken <= 24
-
-        def said() -> list[str]:
-            return [item.text_content for item in session.history.items if item.type == "message"]
-
-        async with asyncio.timeout(10):  # the history is written just after playback ends
-            while not said():
-                await asyncio.sleep(0.01)
-        assert said() == [example.GREETING]
-    finally:
-        await session.aclose()
