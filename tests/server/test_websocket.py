@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 
 import httpx
 import numpy as np
@@ -160,12 +161,17 @@ async def test_a_flooding_client_is_read_more_slowly_and_loses_nothing(custom_vo
                           voice_dir=str(tmp_path))
     text = ("Hello there, how are you today? " * 8)[:250]
     with running_server(custom_voice_tts, config) as flooded:
+        began = time.monotonic()
         async with connect(flooded.ws_url) as ws:
             messages, done = await run_stream(ws, START, list(text))
+        took = time.monotonic() - began
         assert done["status"] == "finished" and not [m for m in messages if isinstance(m, dict)
                                                       and m["type"] == "error"]
         expected = reference_audio(custom_voice_tts, text, max_frames=15, non_streaming_layout=False)
         assert np.array_equal(audio_of(messages), expected)
         metrics = httpx.get(flooded.url + "/metrics").text
         throttled = float(re.search(r"^qwen3tts_websocket_throttled_seconds_total (\S+)$", metrics, re.M).group(1))
-        assert throttled >= 1.0  # about (251 - 100) / 100 s of waiting: the bucket's count, not a timing
+        # The bucket lets 100 messages through at once, then 100 a second: 251 messages take at least 1.5 s
+        # (a bound a slow server only lengthens), and the waits are counted. A loaded server reads more slowly by
+        # itself and so waits less than the 1.5 s an idle one would: the count is only required to be there.
+        assert took >= 1.5 and throttled > 0.2
