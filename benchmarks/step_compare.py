@@ -4,8 +4,9 @@ stream). Each tree runs in its own process, alternately, `--rounds` times; the b
 
     git worktree add ../wt-before <old commit>
     python benchmarks/step_compare.py --before ../wt-before/src --after src --model 0.6B --threads 2
+    python benchmarks/step_compare.py ... --quantize w8a8 --streams 1 4   # both trees with w8a8 weights
 
-Writes benchmarks/results/step-compare-<model>.json (settings, machine, every wave, engine stats).
+Writes benchmarks/results/step-compare-<model>[-<quantize>].json (settings, machine, every wave, engine stats).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from qwen3tts_realtime.bench.checkpoints import bench_checkpoint
 from qwen3tts_realtime.tts import Qwen3TTS
 folder, name = bench_checkpoint(sys.argv[2], sys.argv[3])
 streams, frames = [int(s) for s in sys.argv[4].split(",")], int(sys.argv[5])
-tts = Qwen3TTS.from_pretrained(folder)
+tts = Qwen3TTS.from_pretrained(folder, quantize=None if sys.argv[6] == "none" else sys.argv[6])
 tts.max_streams = max(streams)
 voice = workloads.bench_voice(tts)
 tts.warmup()
@@ -58,7 +59,8 @@ def run_tree(src: str, args: argparse.Namespace) -> dict:
     env = {**os.environ, "PYTHONPATH": str(Path(src).resolve()), "OMP_NUM_THREADS": str(args.threads)}
     streams = ",".join(str(s) for s in args.streams)
     out = subprocess.run(
-        [sys.executable, "-c", CHILD, str(args.threads), args.model, str(HERE / ".cache"), streams, str(args.frames)],
+        [sys.executable, "-c", CHILD, str(args.threads), args.model, str(HERE / ".cache"), streams, str(args.frames),
+         args.quantize or "none"],
         env=env, capture_output=True, text=True, check=False,
     )
     for line in out.stdout.splitlines():
@@ -78,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--streams", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--frames", type=int, default=24)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--quantize", default=None, help='weights of both trees: "fp16", "int8", "int4", "w8a8"')
     args = parser.parse_args(argv)
     sys.path.insert(0, str(Path(args.after).resolve()))
     from qwen3tts_realtime.bench.machine import describe_machine
@@ -100,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "benchmark": "step-compare",
         "model": args.model,
+        "quantize": args.quantize,
         "threads": args.threads,
         "frames_per_stream": args.frames,
         "rounds": args.rounds,
@@ -115,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         },
         "runs": runs,
     }
-    out = HERE / "results" / f"step-compare-{args.model}.json"
+    out = HERE / "results" / f"step-compare-{args.model}{'-' + args.quantize if args.quantize else ''}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result["ratios"], indent=2))
     print(f"wrote {out}")

@@ -16,17 +16,15 @@ from __future__ import annotations
 
 import contextlib
 import json
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-import httpx
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import StreamingResponse
 from starlette.datastructures import UploadFile
+
+from tests.serving import serve_in_thread
 
 
 @dataclass
@@ -77,22 +75,8 @@ class OpenAIStandIn:
 def serving_openai(transcript: str, reply: str) -> Iterator[OpenAIStandIn]:
     """The stand-in on a free localhost port (its `url` ends in /v1), stopped when the block is left."""
     standin = OpenAIStandIn(transcript, reply)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(standin.app(), log_level="warning", timeout_graceful_shutdown=1))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
+    port, server, thread = serve_in_thread(standin.app(), "/v1/models")
     standin.url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(standin.url + "/models", timeout=5).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        assert time.monotonic() < deadline, "the OpenAI stand-in did not start"
-        time.sleep(0.02)
     try:
         yield standin
     finally:

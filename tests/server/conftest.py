@@ -4,7 +4,6 @@ checkpoints, and what tests compare its audio with."""
 from __future__ import annotations
 
 import contextlib
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ import uvicorn  # noqa: E402
 from qwen3tts_realtime import Qwen3TTS, SamplingParams  # noqa: E402
 from qwen3tts_realtime.audio import StreamResampler  # noqa: E402
 from qwen3tts_realtime.server import ServerConfig, create_app  # noqa: E402
+from tests.serving import serve_in_thread  # noqa: E402
 
 
 @dataclass
@@ -63,26 +63,8 @@ class RunningServer:
 
 def start_server(tts: Qwen3TTS, config: ServerConfig,
                  port: int = 0) -> tuple[RunningServer, uvicorn.Server, threading.Thread]:
-    app = create_app(tts, config)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", port))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", ws_max_size=config.max_body_bytes,
-                                           timeout_graceful_shutdown=1))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    running = RunningServer(f"http://127.0.0.1:{port}", tts, config)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(running.url + "/ready", timeout=5).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        assert time.monotonic() < deadline, "the server did not become ready"
-        time.sleep(0.05)
-    return running, server, thread
+    port, server, thread = serve_in_thread(create_app(tts, config), "/ready", port, ws_max_size=config.max_body_bytes)
+    return RunningServer(f"http://127.0.0.1:{port}", tts, config), server, thread
 
 
 @contextlib.contextmanager

@@ -101,7 +101,9 @@ class QuantizedLinear(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         lead = x.shape[:-1]
-        y = self._run(x.reshape(-1, self.in_features).contiguous()).to(x.dtype)
+        y = self._run(x.reshape(-1, self.in_features).contiguous())
+        if y.dtype != x.dtype:
+            y = y.to(x.dtype)
         if self.bias is not None:
             y = y + self.bias
         return y.reshape(*lead, self.out_features)
@@ -165,7 +167,7 @@ class QuantizedLinear(nn.Module):
         self._run = self._rowq
 
     def _rowq(self, x: Tensor) -> Tensor:
-        peak = x.abs().amax(-1, keepdim=True).clamp(min=1e-30)
+        peak = torch.linalg.vector_norm(x, float("inf"), dim=-1, keepdim=True).clamp_(min=1e-30)  # max |x|, one op
         y = torch.ops.quantized.linear_with_input_q_dq_qweight_dq_output_fp32(
             x / peak, 1.0 / ROWQ_LEVELS, ROWQ_LEVELS + 1, self._packed
         )

@@ -26,7 +26,7 @@ from torch import Tensor, nn
 
 from .config import TransformerConfig
 
-__all__ = ["RMSNorm", "KVCache", "RopeTable", "Qwen3DecoderStack", "rope_cos_sin"]
+__all__ = ["RMSNorm", "KVCache", "RopeTable", "Qwen3DecoderStack", "rms_norm", "rope_cos_sin"]
 
 
 class RMSNorm(nn.Module):
@@ -38,10 +38,17 @@ class RMSNorm(nn.Module):
         self.eps = eps
 
     def forward(self, x: Tensor) -> Tensor:
-        dtype = x.dtype
-        h = x.to(torch.float32) if dtype != torch.float64 else x
-        h = h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + self.eps)
-        return self.weight * h.to(dtype)
+        return rms_norm(x, self.weight, self.eps)
+
+
+def rms_norm(x: Tensor, weight: Tensor, eps: float) -> Tensor:
+    """`weight * x / rms(x)` over the last dimension, in float32 (float64 stays), cast back before the weight.
+    `weight` may be [dim] or any shape that broadcasts (one row per head: the q and k norms as one)."""
+    dtype = x.dtype
+    wide = dtype in (torch.float32, torch.float64)  # no cast ops on the hot path when none is needed
+    h = x if wide else x.to(torch.float32)
+    h = h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + eps)
+    return weight * (h if wide else h.to(dtype))
 
 
 @dataclass
@@ -102,8 +109,9 @@ class KVCache:
 
 
 class RopeTable:
-    """cos/sin rows [length, head_dim] for positions 0..length-1, built once per device and dtype and grown when
-    a longer sequence comes (float32 math as Hugging Face, float64 for float64 models)."""
+    """cos and signed-sin rows [length, head_dim] for positions 0..length-1 (see `_apply_rope`), built once per
+    device and dtype and grown when a longer sequence comes (float32 math as Hugging Face, float64 for float64
+    models)."""
 
     def __init__(self, head_dim: int, theta: float) -> None:
         self.head_dim, self.theta = head_dim, theta
@@ -114,7 +122,9 @@ class RopeTable:
         table = self._tables.get(key)
         if table is None or table[0].shape[0] < length:
             size = max(256, 1 << (length - 1).bit_length())
-            table = rope_cos_sin(torch.arange(size, device=device), self.head_dim, self.theta, dtype)
+            cos, sin = rope_cos_sin(torch.arange(size, device=device), self.head_dim, self.theta, dtype)
+            half = self.head_dim // 2
+            table = (cos, torch.cat((-sin[:, :half], sin[:, half:]), dim=-1))
             self._tables[key] = table
         return table
 
@@ -129,21 +139,17 @@ def rope_cos_sin(positions: Tensor, head_dim: int, theta: float, dtype: torch.dt
     return emb.cos().to(dtype), emb.sin().to(dtype)
 
 
-def _rotate_half(x: Tensor) -> Tensor:
-    half = x.shape[-1] // 2
-    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
-
-
-def _apply_rope(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
-    # x [B, H, T, hd]; cos/sin [B or 1, T, hd]
-    return x * cos[:, None] + _rotate_half(x) * sin[:, None]
+def _apply_rope(x: Tensor, cos: Tensor, signed_sin: Tensor) -> Tensor:
+    """Rotate-half RoPE, x [B, H, T, hd], cos/signed_sin [B or 1, T, hd]. Hugging Face's
+    `x * cos + cat(-x2, x1) * sin` equals `x * cos + cat(x2, x1) * cat(-sin1, sin2)` bit for bit (a sign moves
+    between the factors of one product), and the second is one roll and no negation per call."""
+    return x * cos[:, None] + x.roll(x.shape[-1] // 2, -1) * signed_sin[:, None]
 
 
 class _Attention(nn.Module):
     def __init__(self, c: TransformerConfig) -> None:
         super().__init__()
         self.num_heads, self.num_kv_heads, self.head_dim = c.num_attention_heads, c.num_key_value_heads, c.head_dim
-        self._sizes = [c.num_attention_heads * c.head_dim] + [c.num_key_value_heads * c.head_dim] * 2
         self.qkv_proj: nn.Module | None = None  # q/k/v fused at load
         self.q_proj = nn.Linear(c.hidden_size, c.num_attention_heads * c.head_dim, bias=False)
         self.k_proj = nn.Linear(c.hidden_size, c.num_key_value_heads * c.head_dim, bias=False)
@@ -156,15 +162,16 @@ class _Attention(nn.Module):
 
     def forward(self, x: Tensor, rope: tuple[Tensor, Tensor], layer: int, cache: KVCache, at: _Positions) -> Tensor:
         b, t, _ = x.shape
+        heads, kv_heads, hd = self.num_heads, self.num_kv_heads, self.head_dim
         if self.qkv_proj is None:
             q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)
         else:
-            q, k, v = self.qkv_proj(x).split(self._sizes, dim=-1)
-        q = self.q_norm(q.view(b, t, self.num_heads, self.head_dim)).transpose(1, 2)
-        k = self.k_norm(k.view(b, t, self.num_kv_heads, self.head_dim)).transpose(1, 2)
-        v = v.reshape(b, t, self.num_kv_heads, self.head_dim).transpose(1, 2)
-        cos, sin = rope
-        q, k = _apply_rope(q, cos, sin), _apply_rope(k, cos, sin)
+            q, k, v = self.qkv_proj(x).split([heads * hd, kv_heads * hd, kv_heads * hd], dim=-1)
+        # q and k stay apart: normed and rotated as one tensor, a batch's q and k would be strided views, which
+        # measured slower at 4 streams in 4 of 5 rounds (step_compare) although one stream's predictor gained
+        q = _apply_rope(self.q_norm(q.view(b, t, heads, hd)).transpose(1, 2), *rope)
+        k = _apply_rope(self.k_norm(k.view(b, t, kv_heads, hd)).transpose(1, 2), *rope)
+        v = v.reshape(b, t, kv_heads, hd).transpose(1, 2)
         ck, cv = cache.k[layer], cache.v[layer]
         if at.rows is None:  # every row at the same positions: contiguous writes
             ck[:, :, at.start : at.start + t] = k
