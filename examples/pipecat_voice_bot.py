@@ -62,12 +62,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     llm = parser.add_argument_group("LLM (any OpenAI-compatible chat completions endpoint)")
     llm.add_argument("--llm-base-url", default=env("LLM_BASE_URL") or env("OPENAI_BASE_URL"),
                      help="e.g. http://localhost:11434/v1 (default: $LLM_BASE_URL, $OPENAI_BASE_URL, OpenAI)")
-    llm.add_argument("--llm-model", default=env("LLM_MODEL", "gpt-4.1-mini"), help="default: $LLM_MODEL")
+    llm.add_argument("--llm-model", default=env("LLM_MODEL", "gpt-4.1-mini"),
+                     help="default: $LLM_MODEL, else gpt-4.1-mini")
     llm.add_argument("--llm-api-key", default=env("LLM_API_KEY") or env("OPENAI_API_KEY"),
                      help="default: $LLM_API_KEY, $OPENAI_API_KEY")
     stt = parser.add_argument_group("speech to text (any OpenAI-compatible transcriptions endpoint)")
     stt.add_argument("--stt-base-url", default=env("STT_BASE_URL"), help="default: $STT_BASE_URL, else the LLM's")
-    stt.add_argument("--stt-model", default=env("STT_MODEL", "gpt-4o-mini-transcribe"), help="default: $STT_MODEL")
+    stt.add_argument("--stt-model", default=env("STT_MODEL", "gpt-4o-mini-transcribe"),
+                     help="default: $STT_MODEL, else gpt-4o-mini-transcribe")
     stt.add_argument("--stt-api-key", default=env("STT_API_KEY"), help="default: $STT_API_KEY, else the LLM's")
     parser.add_argument("--language", default="en", help="the conversation's language, e.g. en, de, zh")
     args = parser.parse_args(argv)
