@@ -26,7 +26,7 @@ from torch import Tensor, nn
 
 from .config import TransformerConfig
 
-__all__ = ["RMSNorm", "KVCache", "RopeTable", "Qwen3DecoderStack", "rms_norm", "rope_cos_sin"]
+__all__ = ["RMSNorm", "KVCache", "RopeTable", "Qwen3DecoderStack", "rope_cos_sin"]
 
 
 class RMSNorm(nn.Module):
@@ -38,17 +38,11 @@ class RMSNorm(nn.Module):
         self.eps = eps
 
     def forward(self, x: Tensor) -> Tensor:
-        return rms_norm(x, self.weight, self.eps)
-
-
-def rms_norm(x: Tensor, weight: Tensor, eps: float) -> Tensor:
-    """`weight * x / rms(x)` over the last dimension, in float32 (float64 stays), cast back before the weight.
-    `weight` may be [dim] or any shape that broadcasts (one row per head: the q and k norms as one)."""
-    dtype = x.dtype
-    wide = dtype in (torch.float32, torch.float64)  # no cast ops on the hot path when none is needed
-    h = x if wide else x.to(torch.float32)
-    h = h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + eps)
-    return weight * (h if wide else h.to(dtype))
+        dtype = x.dtype
+        wide = dtype in (torch.float32, torch.float64)  # no cast ops on the hot path when none is needed
+        h = x if wide else x.to(torch.float32)
+        h = h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + self.eps)
+        return self.weight * (h if wide else h.to(dtype))
 
 
 @dataclass
@@ -248,14 +242,14 @@ class Qwen3DecoderStack(nn.Module):
         assert cache.num_rows == b, "one cache row per input row"
         if isinstance(start, int):
             at = self._contiguous(start, t, x.device)
-            cos, sin = self.rope.get(start + t, x.dtype, x.device)
-            rope = (cos[None, start : start + t], sin[None, start : start + t])
+            cos, signed_sin = self.rope.get(start + t, x.dtype, x.device)
+            rope = (cos[None, start : start + t], signed_sin[None, start : start + t])
         else:
             assert t == 1 and kv_len is not None, "per-row positions take one new row each and a kv_len"
             visible = torch.arange(kv_len, device=x.device)[None, :] <= start[:, None]
             at = _Positions(start, kv_len, torch.arange(b, device=x.device), visible[:, None, None, :])
-            cos, sin = self.rope.get(kv_len, x.dtype, x.device)
-            rope = (cos[start][:, None], sin[start][:, None])
+            cos, signed_sin = self.rope.get(kv_len, x.dtype, x.device)
+            rope = (cos[start][:, None], signed_sin[start][:, None])
         for i, layer in enumerate(self.layers):
             x = layer(x, rope, i, cache, at)
         return self.norm(x)
