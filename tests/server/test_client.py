@@ -168,7 +168,9 @@ async def test_a_connection_dropping_mid_stream_fails_only_its_stream(server):
             pass
     assert failure.value.status is None
     audio = np.concatenate([c.audio async for c in other])
-    assert np.array_equal(audio, reference_audio(server.tts, "Hello there.", "eric", max_frames=8))
+    # the same speech as alone; decoded in one batch with the doomed stream (as it is when their chunks fall due
+    # together) the codec decoder rounds a few float32 ulps differently: ~6e-6 seen, well under one 16-bit step
+    assert np.abs(audio - reference_audio(server.tts, "Hello there.", "eric", max_frames=8)).max() < 1e-4
     again = engine.open_stream(voice="ryan", text="Hi.", sampling=SamplingParams.greedy(), max_new_frames=2)
     assert [c async for c in again][-1].is_last
     await engine.aclose()
