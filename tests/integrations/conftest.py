@@ -52,3 +52,17 @@ def engines(monkeypatch):
     yield table
     for engine in table.values():
         engine.close()
+
+
+@pytest.fixture
+def anna_library(golden: Path, tmp_path: Path) -> Path:
+    """A voice library folder holding "anna", cloned on the tiny Base model."""
+    from qwen3tts_realtime import VoiceLibrary
+
+    base = Qwen3TTS.from_pretrained(golden / "tiny" / "base")
+    try:
+        VoiceLibrary(base, tmp_path / "voices").clone("anna", str(golden / "inputs" / "ref_24k.wav"),
+                                                      x_vector_only=True)
+    finally:
+        base.close()
+    return tmp_path / "voices"

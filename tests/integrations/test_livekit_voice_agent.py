@@ -11,39 +11,25 @@ replaced by LiveKit's own session I/O: an `AudioInput` carrying the caller's aud
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import io as bytes_io
-import sys
 import types
 import wave
-from pathlib import Path
 
 import numpy as np
 import pytest
-import soundfile as sf
 from livekit.agents import JobExecutorType
 from livekit.agents.voice import io
 
 import qwen3tts_realtime.livekit as lk
 from livekit import rtc
-from qwen3tts_realtime import InvalidInputError, Qwen3TTS, VoiceLibrary
+from qwen3tts_realtime import InvalidInputError
 from tests.integrations.openai_standin import serving_openai
 from tests.integrations.test_livekit_worker import CaptureAudio
+from tests.integrations.voice_bots import REPLY, TRANSCRIPT, caller_speech, example
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "livekit_agent.py"
-TRANSCRIPT = "What is the capital of France?"
-REPLY = "The capital of France is Paris."
 FRAMES = 12  # per utterance: random weights never end speech by themselves
 ENV = ("LLM_BASE_URL", "OPENAI_BASE_URL", "LLM_API_KEY", "OPENAI_API_KEY", "STT_BASE_URL", "STT_API_KEY",
        "LLM_MODEL", "STT_MODEL", "QWEN3TTS_VOICE")
-
-
-def load_example():
-    spec = importlib.util.spec_from_file_location("livekit_agent_example", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclass looks its module up
-    spec.loader.exec_module(module)
-    return module
 
 
 class Caller(io.AudioInput):
@@ -67,32 +53,21 @@ class Caller(io.AudioInput):
             self._frames.put_nowait(rtc.AudioFrame(pcm[i : i + 320].tobytes(), 16000, 1, 320))
 
 
-def caller_speech(golden: Path) -> np.ndarray:
-    """The golden 16 kHz clip from 1.2 s (where Silero hears one unbroken stretch of speech), then silence."""
-    speech, rate = sf.read(golden / "inputs" / "ref_16k.wav", dtype="float32")
-    speech = (speech[int(1.2 * rate) :] * 32767).astype(np.int16)
-    return np.concatenate([np.zeros(8000, np.int16), speech, np.zeros(1600, np.int16)])
-
-
 @pytest.fixture
-def agent_env(golden, tmp_path, monkeypatch):
+def agent_env(golden, anna_library, monkeypatch):
     """The environment of a worker whose voice is "anna" from a library, on the tiny Base model."""
     for name in ENV:
         monkeypatch.delenv(name, raising=False)
-    base = Qwen3TTS.from_pretrained(golden / "tiny" / "base")
-    VoiceLibrary(base, tmp_path / "voices").clone("anna", str(golden / "inputs" / "ref_24k.wav"),
-                                                  x_vector_only=True)
-    base.close()
     monkeypatch.setenv(lk.MODEL_ENV, str(golden / "tiny" / "base"))
-    monkeypatch.setenv("QWEN3TTS_VOICE_DIR", str(tmp_path / "voices"))
+    monkeypatch.setenv("QWEN3TTS_VOICE_DIR", str(anna_library))
     monkeypatch.setenv("QWEN3TTS_VOICE", "anna")
     return monkeypatch
 
 
 async def test_the_agent_hears_the_caller_asks_the_llm_and_speaks_its_reply(golden, engines, agent_env):
-    example = load_example()
-    server = example.server
-    assert server._setup_fnc is example.prewarm and server._job_executor_type is JobExecutorType.THREAD
+    agent = example("livekit_agent")
+    server = agent.server
+    assert server._setup_fnc is agent.prewarm and server._job_executor_type is JobExecutorType.THREAD
     assert server._initialize_process_timeout >= 60 and server._num_idle_processes == 1
     assert server.load_fnc is lk.engine_load and server._load_threshold == lk.DEFAULT_LOAD_THRESHOLD
 
@@ -100,19 +75,19 @@ async def test_the_agent_hears_the_caller_asks_the_llm_and_speaks_its_reply(gold
         agent_env.setenv("LLM_BASE_URL", openai.url)  # the STT goes to the LLM's server by default
         agent_env.setenv("LLM_MODEL", "stand-in-llm")
         proc = types.SimpleNamespace(userdata={})
-        example.prewarm(proc)  # what the worker runs in each process before it takes jobs
+        agent.prewarm(proc)  # what the worker runs in each process before it takes jobs
         assert proc.userdata["engine"] is lk.load_engine()
 
-        session = example.build_session(proc.userdata)
+        session = agent.build_session(proc.userdata)
         session.tts.update_options(max_new_frames=FRAMES, seed=0)  # seeded: the same speech every run
         caller, speaker = Caller(), CaptureAudio()
         session.input.audio, session.output.audio = caller, speaker
         try:  # closed whatever fails: its tasks would otherwise outlive the test's event loop
-            await session.start(agent=example.Assistant())
+            await session.start(agent=agent.Assistant())
             await asyncio.wait_for(speaker.played.wait(), 60)  # the greeting
             speaker.played.clear()
             greeting = list(speaker.frames)
-            caller.say(caller_speech(golden))
+            caller.say(np.concatenate([np.zeros(8000, np.int16), caller_speech(golden), np.zeros(1600, np.int16)]))
             await asyncio.wait_for(speaker.played.wait(), 120)
             answer = speaker.frames[len(greeting):]
 
@@ -122,7 +97,7 @@ async def test_the_agent_hears_the_caller_asks_the_llm_and_speaks_its_reply(gold
         finally:
             await session.aclose()
 
-    assert said == [("assistant", example.GREETING), ("user", TRANSCRIPT), ("assistant", REPLY)]
+    assert said == [("assistant", agent.GREETING), ("user", TRANSCRIPT), ("assistant", REPLY)]
     # speech-to-text got the caller's speech as WAV (LiveKit sends 16 kHz mono segments cut by its VAD)
     [upload] = openai.uploads
     with wave.open(bytes_io.BytesIO(upload)) as w:
@@ -131,8 +106,8 @@ async def test_the_agent_hears_the_caller_asks_the_llm_and_speaks_its_reply(gold
     [chat] = openai.chats
     assert chat["model"] == "stand-in-llm" and chat["stream"] is True
     roles = [(m["role"], m["content"]) for m in chat["messages"]]
-    assert roles[-1] == ("user", TRANSCRIPT) and ("assistant", example.GREETING) in roles
-    assert roles[0][1] == example.INSTRUCTIONS
+    assert roles[-1] == ("user", TRANSCRIPT) and ("assistant", agent.GREETING) in roles
+    assert roles[0][1] == agent.INSTRUCTIONS
     # both utterances were spoken by our TTS at its 24 kHz, each at most the frame cap
     for frames in (greeting, answer):
         samples = sum(f.samples_per_channel for f in frames)
@@ -143,16 +118,16 @@ def test_a_voice_the_engine_lacks_stops_the_worker_before_it_takes_calls(engines
     agent_env.setenv("QWEN3TTS_VOICE", "nobody")
     agent_env.setenv("LLM_BASE_URL", "http://127.0.0.1:9/v1")
     with pytest.raises(InvalidInputError, match="nobody"):
-        load_example().prewarm(types.SimpleNamespace(userdata={}))
+        example("livekit_agent").prewarm(types.SimpleNamespace(userdata={}))
 
 
 def test_openai_itself_needs_a_key(engines, agent_env):
-    example = load_example()
+    agent = example("livekit_agent")
     with pytest.raises(RuntimeError, match="set LLM_API_KEY or OPENAI_API_KEY"):
-        example.Settings.from_env()
+        agent.Settings.from_env()
     agent_env.setenv("OPENAI_API_KEY", "sk-test")
     agent_env.setenv("STT_BASE_URL", "http://localhost:8000/v1")
-    settings = example.Settings.from_env()
+    settings = agent.Settings.from_env()
     assert (settings.llm_base_url, settings.stt_base_url) == (None, "http://localhost:8000/v1")
     assert settings.llm_api_key == settings.stt_api_key == "sk-test" and settings.voice == "anna"
 

@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import importlib.util
 import json
 import socket
 import wave
 from argparse import Namespace
-from pathlib import Path
 
 import httpx
 import numpy as np
@@ -27,17 +25,10 @@ import websockets
 from qwen3tts_realtime import Qwen3TTS, SamplingParams, VoiceLibrary
 from qwen3tts_realtime.audio import StreamResampler, encode_g711, to_pcm16
 from qwen3tts_realtime.pipecat import Qwen3TTSService
+from tests.integrations.voice_bots import example
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 GREETING = "Hello there."
 FRAMES = 10  # 0.8 s of speech
-
-
-def example(name: str):
-    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def twilio_start(stream_sid: str) -> list[str]:

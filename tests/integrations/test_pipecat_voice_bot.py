@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import soundfile as sf
 from pipecat.audio.vad.silero import SileroVADAnalyzer
 from pipecat.frames.frames import (
     EndFrame,
@@ -30,12 +29,9 @@ from pipecat.pipeline.worker import PipelineParams, PipelineWorker
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.workers.runner import WorkerRunner
 
-from qwen3tts_realtime import Qwen3TTS, VoiceLibrary
 from tests.integrations.openai_standin import serving_openai
-from tests.integrations.test_pipecat_examples import example
+from tests.integrations.voice_bots import REPLY, TRANSCRIPT, caller_speech, example
 
-TRANSCRIPT = "What is the capital of France?"
-REPLY = "The capital of France is Paris."
 FRAMES = 12  # per reply: random weights never end speech by themselves
 
 
@@ -71,31 +67,18 @@ class Speaker(FrameProcessor):
 
 
 def caller_audio(golden: Path) -> list[InputAudioRawFrame]:
-    """The caller speaks (the golden 16 kHz clip from 1.2 s, where Silero hears one unbroken stretch of speech)
-    between silences, in 20 ms frames."""
-    speech, rate = sf.read(golden / "inputs" / "ref_16k.wav", dtype="float32")
-    assert rate == 16000
-    speech = (speech[int(1.2 * rate) :] * 32767).astype(np.int16)
-    pcm = np.concatenate([np.zeros(8000, np.int16), speech, np.zeros(16000 * 4, np.int16)]).tobytes()
-    return [InputAudioRawFrame(audio=pcm[i : i + 640], sample_rate=16000, num_channels=1)
-            for i in range(0, len(pcm), 640)]
+    """The caller speaks between silences, in 20 ms frames."""
+    pcm = np.concatenate([np.zeros(8000, np.int16), caller_speech(golden), np.zeros(16000 * 4, np.int16)])
+    data = pcm.tobytes()
+    return [InputAudioRawFrame(audio=data[i : i + 640], sample_rate=16000, num_channels=1)
+            for i in range(0, len(data), 640)]
 
 
-@pytest.fixture
-def library_voice(golden, tmp_path) -> Path:
-    """A voice library holding "anna", cloned on the tiny Base model."""
-    base = Qwen3TTS.from_pretrained(golden / "tiny" / "base")
-    VoiceLibrary(base, tmp_path / "voices").clone("anna", str(golden / "inputs" / "ref_24k.wav"),
-                                                  x_vector_only=True)
-    base.close()
-    return tmp_path / "voices"
-
-
-async def test_the_bot_hears_the_caller_asks_the_llm_and_speaks_its_reply(golden, library_voice):
+async def test_the_bot_hears_the_caller_asks_the_llm_and_speaks_its_reply(golden, anna_library):
     bot = example("pipecat_voice_bot")
     with serving_openai(TRANSCRIPT, REPLY) as openai:
         args = bot.parse_args(["--model", str(golden / "tiny" / "base"), "--voice", "anna",
-                               "--voice-dir", str(library_voice), "--device", "cpu", "--seed", "0",
+                               "--voice-dir", str(anna_library), "--device", "cpu", "--seed", "0",
                                "--max-frames", str(FRAMES), "--llm-base-url", openai.url,
                                "--llm-model", "stand-in-llm", "--stt-model", "stand-in-stt"])
         assert args.stt_base_url == openai.url  # STT defaults to the LLM's server
@@ -143,10 +126,10 @@ async def test_the_bot_hears_the_caller_asks_the_llm_and_speaks_its_reply(golden
     assert said == [REPLY, REPLY]
 
 
-def test_a_voice_that_is_not_in_the_library_stops_the_bot_before_it_starts(golden, library_voice, capsys):
+def test_a_voice_that_is_not_in_the_library_stops_the_bot_before_it_starts(golden, anna_library, capsys):
     bot = example("pipecat_voice_bot")
     code = bot.main(["--model", str(golden / "tiny" / "base"), "--voice", "nobody", "--voice-dir",
-                     str(library_voice), "--device", "cpu", "--llm-base-url", "http://127.0.0.1:9/v1"])
+                     str(anna_library), "--device", "cpu", "--llm-base-url", "http://127.0.0.1:9/v1"])
     assert code == 2
     assert "nobody" in capsys.readouterr().err
 
