@@ -30,10 +30,11 @@ def pytest_collectreport(report):
 
 @pytest.fixture(scope="session", autouse=True)
 def _kernel_choices_outside_the_user_cache(tmp_path_factory):
-    """`quantize` loads measure their kernel once per machine and remember it; tests keep that memory to
-    themselves."""
+    """`quantize` loads measure their kernel once per machine and remember it, and build our native kernels once;
+    tests keep both to themselves."""
     mp = pytest.MonkeyPatch()
     mp.setenv("QWEN3TTS_KERNEL_CACHE", str(tmp_path_factory.mktemp("kernels") / "kernels.json"))
+    mp.setenv("QWEN3TTS_NATIVE_CACHE", str(tmp_path_factory.mktemp("native")))  # our kernels, built once per run
     yield
     mp.undo()
 

@@ -7,17 +7,19 @@ measurement on the machine at load (`model/kernel_choice.py`) unless `linear_bac
 Formats:
     "fp16"  float16 weights, float32 activations and sums (fbgemm). Kernel "fbgemm-fp16".
     "int8"  int8 weights, one float scale per output channel; activations stay floating point (weight-only).
-            Kernels "int8pack-bf16" (activations rounded to bfloat16 into torch's `_weight_int8pack_mm`) and
-            "int8pack-float32" (float32 activations, the same op).
+            Kernels "int8pack-bf16" (activations rounded to bfloat16 into torch's `_weight_int8pack_mm`),
+            "int8pack-float32" (float32 activations, the same op) and "avx2-float32" (ours, float32
+            activations and sums: `model/native_kernels.py`).
     "int4"  4-bit weights in groups of `int4_group_size(in_features)` inputs, a scale and zero per group
-            (weight-only). Kernels "int4pack-bf16" and "int4pack-float32" (torch's `_weight_int4pack_mm_for_cpu`).
+            (weight-only). Kernels "int4pack-bf16" and "int4pack-float32" (torch's `_weight_int4pack_mm_for_cpu`)
+            and "avx2-float32" (ours).
     "w8a8"  int8 weights per output channel and each activation row quantized to 7 bits on its own
             (scaled by its own max |x|), int32 sums (fbgemm). Kernel "fbgemm-rowq". 7 bits, not 8: without
             VNNI fbgemm adds pairs of u8*s8 products in int16, which 8-bit activations can saturate.
 
-The int8, int4 and w8a8 kernels compute each row from that row alone (the row scale of "w8a8" included;
-integer sums are exact), so a row's result is bit-identical whatever rows are batched with it; fbgemm's float16
-kernel, like float32 matrix kernels, sums in an order that depends on the batch size (`tests/model/
+The int8, int4 and w8a8 kernels (torch's and ours) compute each row from that row alone (the row scale of "w8a8"
+included; integer sums are exact), so a row's result is bit-identical whatever rows are batched with it; fbgemm's
+float16 kernel, like float32 matrix kernels, sums in an order that depends on the batch size (`tests/model/
 test_quantized_linear.py`).
 Does not: touch embeddings, norms, the speaker encoder or the codec; run off the CPU.
 """
@@ -32,6 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import InvalidInputError
+from . import native_kernels
 
 __all__ = [
     "QUANTIZE_MODES",
@@ -45,8 +48,8 @@ __all__ = [
 QUANTIZE_MODES = ("fp16", "int8", "int4", "w8a8")
 KERNELS: dict[str, tuple[str, ...]] = {
     "fp16": ("fbgemm-fp16",),
-    "int8": ("int8pack-bf16", "int8pack-float32"),
-    "int4": ("int4pack-bf16", "int4pack-float32"),
+    "int8": ("int8pack-bf16", "int8pack-float32", "avx2-float32"),
+    "int4": ("int4pack-bf16", "int4pack-float32", "avx2-float32"),
     "w8a8": ("fbgemm-rowq",),
 }
 ROWQ_LEVELS = 63  # 7-bit activations (see the module docstring)
@@ -96,6 +99,7 @@ class QuantizedLinear(nn.Module):
         self.bias = None if bias is None else nn.Parameter(bias.detach().to(torch.float32), requires_grad=False)
         self._run: Callable[[Tensor], Tensor]
         self._dequantized: Callable[[], Tensor]
+        self._adds_bias = False  # whether `_run` adds the bias itself
         w = weight.detach().to(torch.float32)
         getattr(self, "_setup_" + mode)(w)
 
@@ -104,7 +108,7 @@ class QuantizedLinear(nn.Module):
         y = self._run(x.reshape(-1, self.in_features).contiguous())
         if y.dtype != x.dtype:
             y = y.to(x.dtype)
-        if self.bias is not None:
+        if self.bias is not None and not self._adds_bias:
             y = y + self.bias
         return y.reshape(*lead, self.out_features)
 
@@ -128,7 +132,10 @@ class QuantizedLinear(nn.Module):
         self.register_buffer("qweight", q)
         self.register_buffer("scales", scales)
         self._dequantized = lambda: self.qweight.to(torch.float32) * self.scales[:, None]
-        if self.kernel == "int8pack-bf16":
+        if self.kernel == "avx2-float32":
+            self._adds_bias = True
+            self._run = lambda x: native_kernels.int8_linear(_float32(x), self.qweight, self.scales, self.bias)
+        elif self.kernel == "int8pack-bf16":
             scales16 = scales.to(torch.bfloat16)
             self._run = lambda x: torch.ops.aten._weight_int8pack_mm(x.to(torch.bfloat16), self.qweight, scales16)
         else:
@@ -143,6 +150,9 @@ class QuantizedLinear(nn.Module):
         low, high = grouped.amin(-1), grouped.amax(-1)
         scale = ((high - low) / 15).clamp(min=1e-12)
         q = ((grouped - low[..., None]) / scale[..., None]).round().clamp(0, 15).to(torch.int32).view(n, k)
+        if self.kernel == "avx2-float32":
+            self._setup_int4_native(q, scale, low, group)
+            return
         zero = low + 8 * scale  # torch's int4 kernels compute (q - 8) * scale + zero
         scales_and_zeros = torch.stack([scale, zero], -1).transpose(0, 1).contiguous()  # [k/group, n, 2]
         self.register_buffer("qweight", torch.ops.aten._convert_weight_to_int4pack_for_cpu(q, 1))
@@ -155,6 +165,24 @@ class QuantizedLinear(nn.Module):
         act = torch.bfloat16 if self.kernel == "int4pack-bf16" else torch.float32
         sz = scales_and_zeros.to(act)
         self._run = lambda x: torch.ops.aten._weight_int4pack_mm_for_cpu(x.to(act), self.qweight, group, sz)
+
+    def _setup_int4_native(self, q: Tensor, scale: Tensor, low: Tensor, group: int) -> None:
+        self.register_buffer("qweight", native_kernels.pack_int4(q))
+        self.register_buffer("scales", scale.contiguous())
+        self.register_buffer("lows", low.contiguous())
+        self.group_size = group
+        self._adds_bias = True
+        n, k = self.out_features, self.in_features
+
+        def dequantized() -> Tensor:
+            packed = self.qweight.view(n, k // 16, 8)
+            q = torch.stack([packed & 15, packed >> 4], 2).reshape(n, k // group, group).to(torch.float32)
+            return (q * self.scales[..., None] + self.lows[..., None]).reshape(n, k)
+
+        self._dequantized = dequantized
+        self._run = lambda x: native_kernels.int4_linear(
+            _float32(x), self.qweight, group, self.scales, self.lows, self.bias
+        )
 
     def _setup_w8a8(self, w: Tensor) -> None:
         q, scales = _int8_per_channel(w)
@@ -172,6 +200,10 @@ class QuantizedLinear(nn.Module):
             x / peak, 1.0 / ROWQ_LEVELS, ROWQ_LEVELS + 1, self._packed
         )
         return y * peak
+
+
+def _float32(x: Tensor) -> Tensor:
+    return x if x.dtype == torch.float32 and x.is_contiguous() else x.to(torch.float32).contiguous()
 
 
 def _int8_per_channel(w: Tensor) -> tuple[Tensor, Tensor]:

@@ -1,0 +1,169 @@
+"""Our own CPU kernels for weight-only int8 and int4 linears (`model/native/qlinear.c`), built on first use.
+
+Why: on an AVX2 CPU without VNNI or AMX, torch's low-bit kernels are compute-bound (int8 ~12 GB/s, int4 ~6 GB/s of
+weights read at one row, against ~20-27 GB/s for float32), so fewer bytes per weight bought little. These kernels
+turn the quantized weights into float32 in registers and sum in float32 with FMA, one fixed order per output
+element, so a row's result never depends on the rows batched with it.
+
+Does:
+    Compiles `qlinear.c` with the machine's C compiler (`$CC`, else `cc`) into the user cache directory
+    (`QWEN3TTS_NATIVE_CACHE` overrides the folder), once per source, compiler and flags; later processes load the
+    cached library. Threads: OpenMP, linked to the libgomp torch has already loaded (one thread pool, which
+    `model/omp.py` releases). The ctypes calls release the GIL.
+Does not:
+    Run without an x86-64 CPU with AVX2 and FMA, a C compiler with OpenMP, or on another OS than Linux:
+    `unavailable()` says why, and the kernel choice (`model/kernel_choice.py`) then skips these kernels.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import logging
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+from functools import cache
+from pathlib import Path
+
+import torch
+from filelock import FileLock
+from torch import Tensor
+
+__all__ = ["unavailable", "int8_linear", "int4_linear", "pack_int4"]
+
+log = logging.getLogger(__name__)
+
+SOURCE = Path(__file__).with_name("native") / "qlinear.c"
+FLAGS = ("-O3", "-mavx2", "-mfma", "-fopenmp", "-std=c11", "-shared", "-fPIC")
+_P, _I64, _INT = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
+
+
+def unavailable() -> str | None:
+    """None when the kernels run here; otherwise why not (no AVX2, no compiler, a failed build)."""
+    return _load()[1]
+
+
+def int8_linear(x: Tensor, qweight: Tensor, scales: Tensor, bias: Tensor | None) -> Tensor:
+    """`x @ (qweight * scales[:, None]).T + bias` for float32 x [M, K], int8 qweight [N, K], float32 scales [N]."""
+    lib = _library()
+    m, k = x.shape
+    n = qweight.shape[0]
+    y = torch.empty(m, n, dtype=torch.float32)
+    lib.qwen3tts_int8_linear(
+        x.data_ptr(), m, k, qweight.data_ptr(), scales.data_ptr(), _ptr(bias), n, y.data_ptr(),
+        torch.get_num_threads(),
+    )
+    return y
+
+
+def int4_linear(x: Tensor, packed: Tensor, group: int, scales: Tensor, lows: Tensor, bias: Tensor | None) -> Tensor:
+    """`x @ W.T + bias` for float32 x [M, K] and W[n, k] = q[n, k] * scales[n, k // group] + lows[n, k // group],
+    with q packed by `pack_int4` ([N, K / 2] uint8) and scales, lows float32 [N, K / group]."""
+    lib = _library()
+    m, k = x.shape
+    n = packed.shape[0]
+    y = torch.empty(m, n, dtype=torch.float32)
+    status = lib.qwen3tts_int4_linear(
+        x.data_ptr(), m, k, group, packed.data_ptr(), scales.data_ptr(), lows.data_ptr(), _ptr(bias), n,
+        y.data_ptr(), torch.get_num_threads(),
+    )
+    if status:
+        raise MemoryError(f"int4 linear: no memory for {m} x {k // group} group sums")
+    return y
+
+
+def pack_int4(q: Tensor) -> Tensor:
+    """Values 0..15 [N, K] (K a multiple of 16) packed two per byte as the kernel reads them: in each run of 16,
+    byte j holds value j (low nibble) and value j + 8 (high nibble)."""
+    n, k = q.shape
+    runs = q.to(torch.uint8).view(n, k // 16, 2, 8)
+    return (runs[:, :, 0] | (runs[:, :, 1] << 4)).reshape(n, k // 2).contiguous()
+
+
+def _ptr(t: Tensor | None) -> int | None:
+    return None if t is None else t.data_ptr()
+
+
+def _library() -> ctypes.CDLL:
+    lib, why = _load()
+    if lib is None:
+        raise RuntimeError(f"the native int8/int4 kernels cannot run here: {why}")
+    return lib
+
+
+@cache
+def _load() -> tuple[ctypes.CDLL | None, str | None]:
+    why = _platform_problem()
+    if why:
+        return None, why
+    try:
+        path = _build()
+        lib = ctypes.CDLL(str(path))
+    except (OSError, subprocess.SubprocessError, RuntimeError) as e:
+        return None, str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+    lib.qwen3tts_int8_linear.argtypes = [_P, _I64, _I64, _P, _P, _P, _I64, _P, _INT]
+    lib.qwen3tts_int8_linear.restype = None
+    lib.qwen3tts_int4_linear.argtypes = [_P, _I64, _I64, _I64, _P, _P, _P, _P, _I64, _P, _INT]
+    lib.qwen3tts_int4_linear.restype = _INT
+    return lib, None
+
+
+def _platform_problem() -> str | None:
+    if sys.platform != "linux" or platform.machine().lower() not in ("x86_64", "amd64"):
+        return f"they are built for Linux on x86-64 (this is {sys.platform} on {platform.machine()})"
+    try:
+        flags = next(
+            (line.split(":", 1)[1].split() for line in Path("/proc/cpuinfo").read_text().splitlines()
+             if line.startswith("flags")), [],
+        )
+    except OSError:
+        flags = []
+    missing = [f for f in ("avx2", "fma") if f not in flags]
+    if missing:
+        return f"this CPU lacks {' and '.join(missing)}"
+    return None
+
+
+def _compiler() -> str:
+    cc = os.environ.get("CC") or "cc"
+    found = shutil.which(cc)
+    if not found:
+        raise RuntimeError(f"no C compiler found ({cc!r}, from $CC or the default 'cc'); install gcc to use them")
+    return found
+
+
+def _build() -> Path:
+    """The compiled library in the cache folder, built now if this source, compiler and flags have none."""
+    cc = _compiler()
+    version = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=60).stdout
+    digest = hashlib.sha256("\0".join([SOURCE.read_text(), cc, version, *FLAGS]).encode()).hexdigest()[:16]
+    folder = _cache_folder()
+    target = folder / f"qlinear-{digest}.so"
+    if target.exists():
+        return target
+    folder.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(target) + ".lock"):
+        if target.exists():  # built by another process while this one waited
+            return target
+        with tempfile.TemporaryDirectory(dir=folder) as tmp:
+            out = Path(tmp) / target.name
+            done = subprocess.run([cc, *FLAGS, str(SOURCE), "-o", str(out)], capture_output=True, text=True,
+                                  timeout=300)
+            if done.returncode:
+                raise RuntimeError(f"{Path(cc).name} failed to build them: {done.stderr.strip()[:400]}")
+            out.replace(target)
+    log.info("built the native int8/int4 kernels: %s", target)
+    return target
+
+
+def _cache_folder() -> Path:
+    env = os.environ.get("QWEN3TTS_NATIVE_CACHE")
+    if env:
+        return Path(env)
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("qwen3tts-realtime", appauthor=False)) / "native"

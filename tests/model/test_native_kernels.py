@@ -1,0 +1,99 @@
+"""Our AVX2 int8/int4 kernels (model/native_kernels.py): built once with the machine's C compiler, exact to
+float32 math on the dequantized weight for any shape, the same bits for a row whatever its batch or the thread
+count, and simply not chosen where they cannot be built."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from qwen3tts_realtime.model import native_kernels
+from qwen3tts_realtime.model.kernel_choice import _unusable, choose_kernel
+from qwen3tts_realtime.model.quantized_linear import QuantizedLinear, reference_linear
+
+SHAPES = [(8, 16), (13, 40), (100, 96), (1030, 256)]  # channels not a multiple of the tiles, K not of 8
+
+
+@pytest.mark.parametrize(("out_features", "in_features"), SHAPES)
+@pytest.mark.parametrize("rows", [1, 2, 3, 8, 17])
+def test_int8_kernel_equals_float32_math_on_its_weights(out_features, in_features, rows):
+    gen = torch.Generator().manual_seed(rows * out_features)
+    layer = QuantizedLinear("int8", "avx2-float32", torch.randn(out_features, in_features, generator=gen),
+                            torch.randn(out_features, generator=gen))
+    x = torch.randn(rows, in_features, generator=gen)
+    with torch.inference_mode():
+        torch.testing.assert_close(layer(x), reference_linear(layer, x), rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize(("out_features", "in_features"), [(16, 32), (48, 64), (112, 384), (1040, 256)])
+@pytest.mark.parametrize("rows", [1, 2, 3, 8, 17])
+def test_int4_kernel_equals_float32_math_on_its_weights(out_features, in_features, rows):
+    gen = torch.Generator().manual_seed(rows * out_features)
+    weight = torch.randn(out_features, in_features, generator=gen)
+    layer = QuantizedLinear("int4", "avx2-float32", weight, None)
+    x = torch.randn(rows, in_features, generator=gen)
+    with torch.inference_mode():
+        torch.testing.assert_close(layer(x), reference_linear(layer, x), rtol=1e-5, atol=1e-4)
+    # the same groups, scales and levels as torch's int4 kernels: the two dequantized weights agree to rounding
+    theirs = QuantizedLinear("int4", "int4pack-float32", weight, None)
+    torch.testing.assert_close(layer.dequantized_weight(), theirs.dequantized_weight(), rtol=1e-5, atol=1e-5)
+
+
+def test_int4_packing_puts_each_run_of_16_in_8_bytes():
+    q = torch.arange(32).remainder(16).view(1, 32)
+    packed = native_kernels.pack_int4(q)
+    assert packed.shape == (1, 16) and packed.dtype == torch.uint8
+    assert packed[0, 0] == 0 | (8 << 4) and packed[0, 7] == 7 | (15 << 4)
+
+
+@pytest.mark.parametrize("mode", ["int8", "int4"])
+def test_a_row_is_the_same_whatever_the_batch_and_the_threads(mode):
+    gen = torch.Generator().manual_seed(5)
+    layer = QuantizedLinear(mode, "avx2-float32", torch.randn(272, 256, generator=gen), None)
+    x = torch.randn(11, 256, generator=gen) * torch.logspace(-2, 2, 11)[:, None]
+    threads = torch.get_num_threads()
+    with torch.inference_mode():
+        together = layer(x)
+        for rows in ([0], [0, 1], [2, 3, 4], list(range(3, 11))):
+            assert torch.equal(layer(x[rows]), together[rows])
+        try:
+            torch.set_num_threads(1)
+            assert torch.equal(layer(x), together)
+        finally:
+            torch.set_num_threads(threads)
+
+
+def test_the_library_is_built_once_and_shares_torchs_openmp(tmp_path, monkeypatch):
+    monkeypatch.setenv("QWEN3TTS_NATIVE_CACHE", str(tmp_path))
+    first = native_kernels._build()
+    built = first.stat().st_mtime_ns
+    assert native_kernels._build() == first and first.stat().st_mtime_ns == built
+    # a fresh interpreter loads the cached library and runs it with torch's libgomp only
+    code = (
+        "import torch; from qwen3tts_realtime.model import native_kernels as n; assert n.unavailable() is None;"
+        "n.int8_linear(torch.randn(2, 16), torch.ones(8, 16, dtype=torch.int8), torch.ones(8), None);"
+        "print(sorted({l.split()[-1] for l in open('/proc/self/maps') if 'libgomp' in l}))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env={**__import__("os").environ, "QWEN3TTS_NATIVE_CACHE": str(tmp_path)})
+    assert done.returncode == 0, done.stderr
+    (gomp,) = eval(done.stdout)
+    assert "torch" in gomp
+    assert list(tmp_path.glob("*.so")) == [first]
+
+
+def test_without_a_compiler_the_kernel_says_why_and_auto_picks_another(tmp_path, monkeypatch):
+    monkeypatch.setenv("QWEN3TTS_NATIVE_CACHE", str(tmp_path))
+    monkeypatch.setenv("CC", "no-such-compiler-qwen3tts")
+    monkeypatch.setenv("QWEN3TTS_KERNEL_CACHE", str(tmp_path / "kernels.json"))
+    native_kernels._load.cache_clear()
+    try:
+        assert "no C compiler found ('no-such-compiler-qwen3tts'" in native_kernels.unavailable()
+        assert "avx2-float32 failed (the native int8/int4 kernels cannot run here: no C compiler" in \
+            _unusable("int8", "avx2-float32")
+        assert choose_kernel("int8", "auto", (64, 64)) in ("int8pack-bf16", "int8pack-float32")
+    finally:
+        native_kernels._load.cache_clear()
