@@ -91,7 +91,7 @@ def test_auto_measures_once_per_machine_and_remembers(tmp_path, monkeypatch):
     first = choose_kernel("int8", "auto", (96, 64))
     assert first in KERNELS["int8"]
     (key, remembered), = json.loads(cache.read_text()).items()
-    assert remembered == first and key.endswith("|int8|96x64")
+    assert remembered == first and key.endswith("|int8|96x64|" + ",".join(KERNELS["int8"]))
     other = next(k for k in KERNELS["int8"] if k != first)  # a remembered choice is used without measuring
     cache.write_text(json.dumps({key: other}))
     assert choose_kernel("int8", "auto", (96, 64)) == other
