@@ -32,7 +32,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from common import RESULTS, checkpoint, machine, save  # noqa: E402
 
-import qwen3tts_realtime.tts as tts_module  # noqa: E402
+import qwen3tts_realtime.engine.request as request_module  # noqa: E402 - where offline generation calls generate_frames
 from qwen3tts_realtime import Qwen3TTS, SamplingParams  # noqa: E402
 from qwen3tts_realtime.bench.machine import load_average, peak_rss_bytes, rss_bytes  # noqa: E402
 
@@ -72,9 +72,9 @@ def run_ours(folder: Path, frames: int, repeats: int, quantize: str | None = Non
     list(tts.open_stream(TEXT, voice=voice, language=LANGUAGE, **kwargs))  # warm the voice prefix, as a server would
 
     # offline generate: time the talker generation and the codec decode separately
-    generate_timer = Timer(tts_module.generate_frames)
+    generate_timer = Timer(request_module.generate_frames)
     decode_timer = Timer(tts.requests.offline_audio)
-    tts_module.generate_frames, tts.requests.offline_audio = generate_timer, decode_timer
+    request_module.generate_frames, tts.requests.offline_audio = generate_timer, decode_timer
     runs = []
     try:
         for _ in range(repeats):
@@ -127,7 +127,7 @@ def run_ours(folder: Path, frames: int, repeats: int, quantize: str | None = Non
             })
             print("ours", {k: v for k, v in runs[-1].items() if k != "codes"}, flush=True)
     finally:
-        tts_module.generate_frames = generate_timer.fn
+        request_module.generate_frames = generate_timer.fn
     result = {
         "implementation": "qwen3tts_realtime",
         "speaker": speaker,

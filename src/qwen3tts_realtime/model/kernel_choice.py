@@ -4,8 +4,9 @@ Kernels win on one CPU and lose on another (an Intel Xeon with AMX and an AMD EP
 some of them), so "auto" times every kernel of the format that runs here and agrees with its reference, on the
 model's own widest layer shape, at 1 and 8 rows (one stream, a batch), and keeps the fastest (sum of both). The
 result is cached in the user cache directory (`QWEN3TTS_KERNEL_CACHE` overrides the file), keyed by CPU model,
-torch version, thread count, format, shape and the format's kernels, so later loads skip the measurement. The float32 time of the same
-shape is measured beside it and logged, so a format whose best kernel is slower than float32 here says so.
+torch version, thread count, format, shape and the format's kernels, so later loads skip the measurement. The
+float32 time of the same shape is measured beside it and logged, so a format whose best kernel is slower than
+float32 here says so.
 """
 
 from __future__ import annotations

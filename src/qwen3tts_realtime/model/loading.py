@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from ..errors import CheckpointError
+from . import native_stack
 from .checkpoint import checkpoint_keys, load_module_weights, parse_device, parse_dtype, resolve_checkpoint
 from .codec import SpeechCodec
 from .config import GenerationDefaults, Qwen3TTSConfig, load_json
@@ -81,6 +82,9 @@ def load_model(
     talker.eval()
     if backend == "onednn":  # every talker linear: decoder, text projection, codec head, code predictor
         pack_linears(talker, min_weights=AUTO_MIN_WEIGHTS if linear_backend == "auto" else 0)
+    if backend == native_stack.KERNEL:  # our kernels: each decoder stack runs whole in one native call
+        for stack in (talker.model, talker.code_predictor.model):
+            native_stack.install(stack)
     loaded = LoadedModel(folder, config, talker, codec, speaker_encoder, TextTokenizer(folder), defaults, dt, dev,
                          quantize, backend)
     release_free_heap()  # the loader's temporaries (see model/memory.py)

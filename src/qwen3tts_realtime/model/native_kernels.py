@@ -33,12 +33,13 @@ import torch
 from filelock import FileLock
 from torch import Tensor
 
-__all__ = ["unavailable", "int8_linear", "int4_linear", "pack_int4"]
+__all__ = ["unavailable", "int8_linear", "int4_linear", "pack_int4", "QWeight", "Layer", "Stack", "stack_forward"]
 
 log = logging.getLogger(__name__)
 
 SOURCE = Path(__file__).with_name("native") / "qlinear.c"
 FLAGS = ("-O3", "-mavx2", "-mfma", "-fopenmp", "-std=c11", "-shared", "-fPIC")
+LIBS = ("-lm",)
 _P, _I64, _INT = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
 
 
@@ -84,6 +85,45 @@ def pack_int4(q: Tensor) -> Tensor:
     return (runs[:, :, 0] | (runs[:, :, 1] << 4)).reshape(n, k // 2).contiguous()
 
 
+class QWeight(ctypes.Structure):
+    """A quantized linear as `qwen3tts_stack_forward` reads it (bits 8: q int8 [out, in] and scale [out]; bits 4:
+    q packed by `pack_int4`, scale and low [out, in / group])."""
+
+    _fields_ = [("bits", _I64), ("out", _I64), ("inp", _I64), ("group", _I64), ("q", _P), ("scale", _P), ("low", _P)]
+
+
+class Layer(ctypes.Structure):
+    _fields_ = [("input_norm", _P), ("post_norm", _P), ("q_norm", _P), ("k_norm", _P),
+                ("qkv", QWeight), ("o", QWeight), ("gate_up", QWeight), ("down", QWeight)]
+
+
+class Stack(ctypes.Structure):
+    _fields_ = [("layers", _I64), ("hidden", _I64), ("heads", _I64), ("kv_heads", _I64), ("head_dim", _I64),
+                ("intermediate", _I64), ("eps", ctypes.c_float), ("layer", ctypes.POINTER(Layer)),
+                ("final_norm", _P)]
+
+
+def stack_forward(stack: Stack, x: Tensor, start: Tensor, k: list[Tensor], v: list[Tensor], cos: Tensor,
+                  signed_sin: Tensor) -> Tensor:
+    """Every layer and the final norm of a decoder stack on float32 x [B, T, D]: row b writes positions
+    start[b] .. start[b] + T - 1 of its row of the caches k[layer], v[layer] ([B, kv_heads, max_len, head_dim],
+    any row/head/position strides) and attends causally; cos/signed_sin [>= max position + 1, head_dim]."""
+    lib = _library()
+    b, t, _ = x.shape
+    y = torch.empty_like(x)
+    layers = len(k)
+    ptrs = (_P * layers)
+    strides = (_I64 * 3)(*k[0].stride()[:3])
+    status = lib.qwen3tts_stack_forward(
+        ctypes.byref(stack), x.data_ptr(), y.data_ptr(), b, t, start.data_ptr(),
+        ptrs(*[c.data_ptr() for c in k]), ptrs(*[c.data_ptr() for c in v]), strides, cos.data_ptr(),
+        signed_sin.data_ptr(), torch.get_num_threads(),
+    )
+    if status:
+        raise MemoryError("decoder stack: out of memory") if status == -1 else ValueError("unsupported shape")
+    return y
+
+
 def _ptr(t: Tensor | None) -> int | None:
     return None if t is None else t.data_ptr()
 
@@ -109,6 +149,8 @@ def _load() -> tuple[ctypes.CDLL | None, str | None]:
     lib.qwen3tts_int8_linear.restype = None
     lib.qwen3tts_int4_linear.argtypes = [_P, _I64, _I64, _I64, _P, _P, _P, _P, _I64, _P, _INT]
     lib.qwen3tts_int4_linear.restype = _INT
+    lib.qwen3tts_stack_forward.argtypes = [_P, _P, _P, _I64, _I64, _P, _P, _P, _P, _P, _P, _INT]
+    lib.qwen3tts_stack_forward.restype = _INT
     return lib, None
 
 
@@ -140,7 +182,7 @@ def _build() -> Path:
     """The compiled library in the cache folder, built now if this source, compiler and flags have none."""
     cc = _compiler()
     version = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=60).stdout
-    digest = hashlib.sha256("\0".join([SOURCE.read_text(), cc, version, *FLAGS]).encode()).hexdigest()[:16]
+    digest = hashlib.sha256("\0".join([SOURCE.read_text(), cc, version, *FLAGS, *LIBS]).encode()).hexdigest()[:16]
     folder = _cache_folder()
     target = folder / f"qlinear-{digest}.so"
     if target.exists():
@@ -151,7 +193,7 @@ def _build() -> Path:
             return target
         with tempfile.TemporaryDirectory(dir=folder) as tmp:
             out = Path(tmp) / target.name
-            done = subprocess.run([cc, *FLAGS, str(SOURCE), "-o", str(out)], capture_output=True, text=True,
+            done = subprocess.run([cc, *FLAGS, str(SOURCE), "-o", str(out), *LIBS], capture_output=True, text=True,
                                   timeout=300)
             if done.returncode:
                 raise RuntimeError(f"{Path(cc).name} failed to build them: {done.stderr.strip()[:400]}")

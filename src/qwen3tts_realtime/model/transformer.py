@@ -18,6 +18,7 @@ checkpoint loads unchanged; a module built without them runs its separate projec
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -236,10 +237,14 @@ class Qwen3DecoderStack(nn.Module):
         self.layers = nn.ModuleList(_DecoderLayer(config) for _ in range(config.num_hidden_layers))
         self.norm = RMSNorm(config.hidden_size, config.rms_norm_eps)
         self.rope = RopeTable(config.head_dim, config.rope_theta)
+        # the same forward in one native call, installed for quantized stacks (model/native_stack.py)
+        self.native_forward: Callable[[Tensor, KVCache, int | Tensor, int | None], Tensor] | None = None
 
     def forward(self, x: Tensor, cache: KVCache, start: int | Tensor, kv_len: int | None = None) -> Tensor:
         b, t, _ = x.shape
         assert cache.num_rows == b, "one cache row per input row"
+        if self.native_forward is not None:
+            return self.native_forward(x, cache, start, kv_len)
         if isinstance(start, int):
             at = self._contiguous(start, t, x.device)
             cos, signed_sin = self.rope.get(start + t, x.dtype, x.device)

@@ -12,6 +12,7 @@
  * Threads: OpenMP over output channels (the process's libgomp, torch's own, is the one linked at load).
  */
 #include <immintrin.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -194,4 +195,172 @@ int qwen3tts_int4_linear(const float *x, int64_t M, int64_t K, int64_t group, co
 #undef INT4_PUT
     free(xsum);
     return 0;
+}
+
+/* ---- a whole decoder stack (Qwen3: pre-norm, q/k RMSNorm, rotate-half RoPE, GQA, SwiGLU) -------------------
+ *
+ * One call runs every layer and the final norm for B rows of T new positions each; row b's positions are
+ * start[b] .. start[b] + T - 1 and it attends causally to its own cache row. The math is the module's
+ * (model/transformer.py), in float32, with every linear one of the kernels above: the Python per-operation
+ * overhead of ~60 small torch ops per layer (about half of a quantized code predictor's time) becomes one call.
+ * Each row is computed from that row alone, in a fixed order: batched == alone still holds bit for bit.
+ */
+
+typedef struct {
+    int64_t bits, out, in, group; /* bits 8: q int8 [out, in], scale [out]; 4: packed, scale/low [out, in/group] */
+    const void *q;
+    const float *scale, *low;
+} qwen3tts_qweight;
+
+typedef struct {
+    const float *input_norm, *post_norm, *q_norm, *k_norm;
+    qwen3tts_qweight qkv, o, gate_up, down;
+} qwen3tts_layer;
+
+typedef struct {
+    int64_t layers, hidden, heads, kv_heads, head_dim, intermediate;
+    float eps;
+    const qwen3tts_layer *layer;
+    const float *final_norm;
+} qwen3tts_stack;
+
+static int run_linear(const qwen3tts_qweight *w, const float *x, int64_t M, float *y, int threads) {
+    if (w->bits == 8) {
+        qwen3tts_int8_linear(x, M, w->in, (const int8_t *)w->q, w->scale, 0, w->out, y, threads);
+        return 0;
+    }
+    return qwen3tts_int4_linear(x, M, w->in, w->group, (const uint8_t *)w->q, w->scale, w->low, 0, w->out, y,
+                                threads);
+}
+
+/* exp for AVX2, Cephes' polynomial on the reduced argument (relative error ~1e-7 over the float range) */
+static inline __m256 exp8(__m256 x) {
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3f)), _mm256_set1_ps(88.3f));
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.f)));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+static inline float dot(const float *a, const float *b, int64_t n) { /* n % 8 == 0 */
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n; i += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc);
+    return hsum(acc);
+}
+
+/* out = weight * x / sqrt(mean(x^2) + eps), n % 8 == 0 */
+static void rms_norm(const float *x, const float *weight, int64_t n, float eps, float *out) {
+    float inv = 1.f / sqrtf(dot(x, x, n) / (float)n + eps);
+    __m256 s = _mm256_set1_ps(inv);
+    for (int64_t i = 0; i < n; i += 8)
+        _mm256_storeu_ps(out + i, _mm256_mul_ps(_mm256_loadu_ps(weight + i), _mm256_mul_ps(_mm256_loadu_ps(x + i), s)));
+}
+
+/* rotate-half RoPE in place: x * cos + roll(x, hd / 2) * signed_sin */
+static void rope(float *x, const float *cos, const float *ssin, int64_t hd) {
+    float tmp[512];
+    const int64_t half = hd / 2;
+    for (int64_t i = 0; i < hd; i++) tmp[i] = x[(i + half) % hd];
+    for (int64_t i = 0; i < hd; i += 8)
+        _mm256_storeu_ps(x + i, _mm256_fmadd_ps(_mm256_loadu_ps(tmp + i), _mm256_loadu_ps(ssin + i),
+                                                _mm256_mul_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(cos + i))));
+}
+
+/* returns 0, -1 out of memory, -2 unsupported shape */
+int qwen3tts_stack_forward(const qwen3tts_stack *s, const float *x_in, float *x_out, int64_t B, int64_t T,
+                           const int64_t *start, float *const *k_cache, float *const *v_cache,
+                           const int64_t *cache_strides, const float *cos, const float *ssin, int threads) {
+    const int64_t D = s->hidden, H = s->heads, KVH = s->kv_heads, hd = s->head_dim, I = s->intermediate;
+    const int64_t BT = B * T, QKV = (H + 2 * KVH) * hd, rep = H / KVH;
+    const int64_t s0 = cache_strides[0], s1 = cache_strides[1], s2 = cache_strides[2];
+    if (D % 8 || hd % 8 || hd > 512 || H % KVH) return -2;
+    int64_t span = 0;
+    for (int64_t b = 0; b < B; b++) span = start[b] + T > span ? start[b] + T : span;
+    float *h = malloc(sizeof(float) * BT * D), *qkv = malloc(sizeof(float) * BT * QKV);
+    float *att = malloc(sizeof(float) * BT * H * hd), *gu = malloc(sizeof(float) * BT * 2 * I);
+    float *act = malloc(sizeof(float) * BT * I), *proj = malloc(sizeof(float) * BT * D);
+    float *scores = malloc(sizeof(float) * B * H * T * span);
+    int status = (h && qkv && att && gu && act && proj && scores) ? 0 : -1;
+    const float scale = 1.f / sqrtf((float)hd);
+    float *x = x_out;
+    for (int64_t i = 0; i < BT * D && !status; i++) x[i] = x_in[i];
+    for (int64_t l = 0; l < s->layers && !status; l++) {
+        const qwen3tts_layer *L = s->layer + l;
+        for (int64_t r = 0; r < BT; r++) rms_norm(x + r * D, L->input_norm, D, s->eps, h + r * D);
+        if ((status = run_linear(&L->qkv, h, BT, qkv, threads))) break;
+        /* q/k norm, RoPE, the new keys and values into the cache */
+        for (int64_t b = 0; b < B; b++)
+            for (int64_t t = 0; t < T; t++) {
+                const int64_t pos = start[b] + t;
+                float *row = qkv + (b * T + t) * QKV;
+                for (int64_t j = 0; j < H + KVH; j++) {
+                    float *head = row + j * hd;
+                    rms_norm(head, j < H ? L->q_norm : L->k_norm, hd, s->eps, head);
+                    rope(head, cos + pos * hd, ssin + pos * hd, hd);
+                }
+                for (int64_t j = 0; j < KVH; j++) {
+                    float *kd = k_cache[l] + b * s0 + j * s1 + pos * s2, *vd = v_cache[l] + b * s0 + j * s1 + pos * s2;
+                    for (int64_t d = 0; d < hd; d++) {
+                        kd[d] = row[(H + j) * hd + d];
+                        vd[d] = row[(H + KVH + j) * hd + d];
+                    }
+                }
+            }
+        /* attention: each (row, head, new position) over its cache row, causally */
+#pragma omp parallel for collapse(2) schedule(static) num_threads(threads)
+        for (int64_t b = 0; b < B; b++)
+            for (int64_t j = 0; j < H; j++)
+                for (int64_t t = 0; t < T; t++) {
+                    const int64_t n = start[b] + t + 1;
+                    const float *q = qkv + (b * T + t) * QKV + j * hd;
+                    const float *kb = k_cache[l] + b * s0 + (j / rep) * s1, *vb = v_cache[l] + b * s0 + (j / rep) * s1;
+                    float *p = scores + ((b * H + j) * T + t) * span, top = -INFINITY, sum = 0.f;
+                    for (int64_t i = 0; i < n; i++) {
+                        p[i] = dot(q, kb + i * s2, hd) * scale;
+                        top = p[i] > top ? p[i] : top;
+                    }
+                    int64_t i = 0;
+                    for (; i + 8 <= n; i += 8)
+                        _mm256_storeu_ps(p + i, exp8(_mm256_sub_ps(_mm256_loadu_ps(p + i), _mm256_set1_ps(top))));
+                    for (; i < n; i++) p[i] = expf(p[i] - top);
+                    for (i = 0; i < n; i++) sum += p[i];
+                    float *o = att + (b * T + t) * H * hd + j * hd;
+                    for (int64_t d = 0; d < hd; d += 8) {
+                        __m256 acc = _mm256_setzero_ps();
+                        for (i = 0; i < n; i++)
+                            acc = _mm256_fmadd_ps(_mm256_set1_ps(p[i]), _mm256_loadu_ps(vb + i * s2 + d), acc);
+                        _mm256_storeu_ps(o + d, _mm256_div_ps(acc, _mm256_set1_ps(sum)));
+                    }
+                }
+        if ((status = run_linear(&L->o, att, BT, proj, threads))) break;
+        for (int64_t i = 0; i < BT * D; i++) x[i] += proj[i];
+        for (int64_t r = 0; r < BT; r++) rms_norm(x + r * D, L->post_norm, D, s->eps, h + r * D);
+        if ((status = run_linear(&L->gate_up, h, BT, gu, threads))) break;
+        for (int64_t r = 0; r < BT; r++) {
+            const float *g = gu + r * 2 * I, *u = g + I;
+            float *a = act + r * I;
+            int64_t i = 0;
+            for (; i + 8 <= I; i += 8) {
+                __m256 gv = _mm256_loadu_ps(g + i);
+                __m256 sig = _mm256_add_ps(_mm256_set1_ps(1.f), exp8(_mm256_sub_ps(_mm256_setzero_ps(), gv)));
+                _mm256_storeu_ps(a + i, _mm256_mul_ps(_mm256_div_ps(gv, sig), _mm256_loadu_ps(u + i)));
+            }
+            for (; i < I; i++) a[i] = g[i] / (1.f + expf(-g[i])) * u[i];
+        }
+        if ((status = run_linear(&L->down, act, BT, proj, threads))) break;
+        for (int64_t i = 0; i < BT * D; i++) x[i] += proj[i];
+    }
+    if (!status)
+        for (int64_t r = 0; r < BT; r++) rms_norm(x + r * D, s->final_norm, D, s->eps, x + r * D);
+    free(h), free(qkv), free(att), free(gu), free(act), free(proj), free(scores);
+    return status;
 }
