@@ -42,11 +42,16 @@ def test_int4_kernel_equals_float32_math_on_its_weights(out_features, in_feature
     torch.testing.assert_close(layer.dequantized_weight(), theirs.dequantized_weight(), rtol=1e-5, atol=1e-5)
 
 
-def test_int4_packing_puts_each_run_of_16_in_8_bytes():
-    q = torch.arange(32).remainder(16).view(1, 32)
-    packed = native_kernels.pack_int4(q)
-    assert packed.shape == (1, 16) and packed.dtype == torch.uint8
-    assert packed[0, 0] == 0 | (8 << 4) and packed[0, 7] == 7 | (15 << 4)
+def test_weights_are_stored_in_blocks_of_8_channels_and_read_back_exactly():
+    q8 = torch.randint(-127, 128, (13, 21), dtype=torch.int8)
+    packed = native_kernels.pack_int8(q8)
+    assert packed.shape == (2, 3, 8, 8) and torch.equal(packed[0, 0, 1], q8[1, :8])  # channel 1, inputs 0..7
+    assert torch.equal(native_kernels.unpack_int8(packed, 13, 21), q8)
+    q4 = torch.randint(0, 16, (13, 32))
+    packed = native_kernels.pack_int4(q4)
+    assert packed.shape == (2, 2, 8, 8) and packed.dtype == torch.uint8
+    assert packed[0, 1, 2, 0] == q4[2, 16] | (q4[2, 24] << 4)  # channel 2, inputs 16 and 24 share a byte
+    assert torch.equal(native_kernels.unpack_int4(packed, 13, 32), q4.to(torch.uint8))
 
 
 @pytest.mark.parametrize("mode", ["int8", "int4"])
@@ -74,7 +79,7 @@ def test_the_library_is_built_once_and_shares_torchs_openmp(tmp_path, monkeypatc
     # a fresh interpreter loads the cached library and runs it with torch's libgomp only
     code = (
         "import torch; from qwen3tts_realtime.model import native_kernels as n; assert n.unavailable() is None;"
-        "n.int8_linear(torch.randn(2, 16), torch.ones(8, 16, dtype=torch.int8), torch.ones(8), None);"
+        "n.int8_linear(torch.randn(2, 16), n.pack_int8(torch.ones(8, 16, dtype=torch.int8)), torch.ones(8), None);"
         "print(sorted({l.split()[-1] for l in open('/proc/self/maps') if 'libgomp' in l}))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,

@@ -30,10 +30,14 @@ from functools import cache
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from filelock import FileLock
 from torch import Tensor
 
-__all__ = ["unavailable", "int8_linear", "int4_linear", "pack_int4", "QWeight", "Layer", "Stack", "stack_forward"]
+__all__ = [
+    "unavailable", "int8_linear", "int4_linear", "pack_int8", "unpack_int8", "pack_int4", "unpack_int4",
+    "QWeight", "Layer", "Stack", "stack_forward",
+]
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +52,13 @@ def unavailable() -> str | None:
     return _load()[1]
 
 
-def int8_linear(x: Tensor, qweight: Tensor, scales: Tensor, bias: Tensor | None) -> Tensor:
-    """`x @ (qweight * scales[:, None]).T + bias` for float32 x [M, K], int8 qweight [N, K], float32 scales [N]."""
+def int8_linear(x: Tensor, packed: Tensor, scales: Tensor, bias: Tensor | None) -> Tensor:
+    """`x @ (q * scales[:, None]).T + bias` for float32 x [M, K], q int8 [N, K] packed by `pack_int8`, float32
+    scales [N]."""
     lib = _library()
     m, k = x.shape
-    n = qweight.shape[0]
+    n = scales.shape[0]
+    qweight = packed
     y = torch.empty(m, n, dtype=torch.float32)
     lib.qwen3tts_int8_linear(
         x.data_ptr(), m, k, qweight.data_ptr(), scales.data_ptr(), _ptr(bias), n, y.data_ptr(),
@@ -63,10 +69,10 @@ def int8_linear(x: Tensor, qweight: Tensor, scales: Tensor, bias: Tensor | None)
 
 def int4_linear(x: Tensor, packed: Tensor, group: int, scales: Tensor, lows: Tensor, bias: Tensor | None) -> Tensor:
     """`x @ W.T + bias` for float32 x [M, K] and W[n, k] = q[n, k] * scales[n, k // group] + lows[n, k // group],
-    with q packed by `pack_int4` ([N, K / 2] uint8) and scales, lows float32 [N, K / group]."""
+    with q packed by `pack_int4` and scales, lows float32 [N, K / group]."""
     lib = _library()
     m, k = x.shape
-    n = packed.shape[0]
+    n = scales.shape[0]
     y = torch.empty(m, n, dtype=torch.float32)
     status = lib.qwen3tts_int4_linear(
         x.data_ptr(), m, k, group, packed.data_ptr(), scales.data_ptr(), lows.data_ptr(), _ptr(bias), n,
@@ -77,12 +83,33 @@ def int4_linear(x: Tensor, packed: Tensor, group: int, scales: Tensor, lows: Ten
     return y
 
 
+def pack_int8(q: Tensor) -> Tensor:
+    """int8 [N, K] in the kernel's tile-major layout: blocks of 8 channels, each a run of 8 inputs of each channel
+    in turn ([ceil(N/8), ceil(K/8), 8, 8], zero-padded), so a block is one contiguous stream of memory."""
+    n, k = q.shape
+    padded = F.pad(q, (0, -k % 8, 0, -n % 8))
+    return padded.view(padded.shape[0] // 8, 8, padded.shape[1] // 8, 8).transpose(1, 2).contiguous()
+
+
+def unpack_int8(packed: Tensor, n: int, k: int) -> Tensor:
+    """The [N, K] int8 weight of `pack_int8`."""
+    return packed.transpose(1, 2).reshape(packed.shape[0] * 8, packed.shape[1] * 8)[:n, :k]
+
+
 def pack_int4(q: Tensor) -> Tensor:
-    """Values 0..15 [N, K] (K a multiple of 16) packed two per byte as the kernel reads them: in each run of 16,
-    byte j holds value j (low nibble) and value j + 8 (high nibble)."""
+    """Values 0..15 [N, K] (K a multiple of 16) in the kernel's tile-major layout [ceil(N/8), K/16, 8, 8]: per
+    channel, each run of 16 inputs takes 8 bytes, input j in the low nibble of byte j and input j + 8 in its high
+    nibble."""
     n, k = q.shape
     runs = q.to(torch.uint8).view(n, k // 16, 2, 8)
-    return (runs[:, :, 0] | (runs[:, :, 1] << 4)).reshape(n, k // 2).contiguous()
+    nibbles = F.pad(runs[:, :, 0] | (runs[:, :, 1] << 4), (0, 0, 0, 0, 0, -n % 8))
+    return nibbles.view(nibbles.shape[0] // 8, 8, k // 16, 8).transpose(1, 2).contiguous()
+
+
+def unpack_int4(packed: Tensor, n: int, k: int) -> Tensor:
+    """The [N, K] values 0..15 (uint8) of `pack_int4`."""
+    nibbles = packed.transpose(1, 2).reshape(packed.shape[0] * 8, k // 16, 8)[:n]
+    return torch.stack([nibbles & 15, nibbles >> 4], dim=2).reshape(n, k)
 
 
 class QWeight(ctypes.Structure):

@@ -129,13 +129,18 @@ class QuantizedLinear(nn.Module):
 
     def _setup_int8(self, w: Tensor) -> None:
         q, scales = _int8_per_channel(w)
-        self.register_buffer("qweight", q)
         self.register_buffer("scales", scales)
-        self._dequantized = lambda: self.qweight.to(torch.float32) * self.scales[:, None]
         if self.kernel == "avx2-float32":
+            self.register_buffer("qweight", native_kernels.pack_int8(q))
+            n, k = self.out_features, self.in_features
+            self._dequantized = lambda: native_kernels.unpack_int8(self.qweight, n, k).to(torch.float32) * \
+                self.scales[:, None]
             self._adds_bias = True
             self._run = lambda x: native_kernels.int8_linear(_float32(x), self.qweight, self.scales, self.bias)
-        elif self.kernel == "int8pack-bf16":
+            return
+        self.register_buffer("qweight", q)
+        self._dequantized = lambda: self.qweight.to(torch.float32) * self.scales[:, None]
+        if self.kernel == "int8pack-bf16":
             scales16 = scales.to(torch.bfloat16)
             self._run = lambda x: torch.ops.aten._weight_int8pack_mm(x.to(torch.bfloat16), self.qweight, scales16)
         else:
@@ -175,8 +180,7 @@ class QuantizedLinear(nn.Module):
         n, k = self.out_features, self.in_features
 
         def dequantized() -> Tensor:
-            packed = self.qweight.view(n, k // 16, 8)
-            q = torch.stack([packed & 15, packed >> 4], 2).reshape(n, k // group, group).to(torch.float32)
+            q = native_kernels.unpack_int4(self.qweight, n, k).view(n, k // group, group).to(torch.float32)
             return (q * self.scales[..., None] + self.lows[..., None]).reshape(n, k)
 
         self._dequantized = dequantized
