@@ -15,28 +15,38 @@ from qwen3tts_realtime.model.kernel_choice import _unusable, choose_kernel
 from qwen3tts_realtime.model.quantized_linear import QuantizedLinear, reference_linear
 
 SHAPES = [(8, 16), (13, 40), (100, 96), (1030, 256)]  # channels not a multiple of the tiles, K not of 8
+KERNELS = ["avx2-float32", "avx2-int16"]
 
 
+def assert_close_to_reference(layer, x):
+    """float32 activations: float rounding, element by element; int16: each row rounded to 14 bits (steps of
+    max |x| / 8191), which moves each output by ~1e-4 of the row's size (relative norm)."""
+    with torch.inference_mode():
+        got, want = layer(x), reference_linear(layer, x)
+    if layer.kernel == "avx2-float32":
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-4)
+    else:
+        assert float((got - want).norm() / want.norm()) <= 1e-3
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
 @pytest.mark.parametrize(("out_features", "in_features"), SHAPES)
 @pytest.mark.parametrize("rows", [1, 2, 3, 8, 17])
-def test_int8_kernel_equals_float32_math_on_its_weights(out_features, in_features, rows):
+def test_int8_kernels_equal_float32_math_on_their_weights(kernel, out_features, in_features, rows):
     gen = torch.Generator().manual_seed(rows * out_features)
-    layer = QuantizedLinear("int8", "avx2-float32", torch.randn(out_features, in_features, generator=gen),
+    layer = QuantizedLinear("int8", kernel, torch.randn(out_features, in_features, generator=gen),
                             torch.randn(out_features, generator=gen))
-    x = torch.randn(rows, in_features, generator=gen)
-    with torch.inference_mode():
-        torch.testing.assert_close(layer(x), reference_linear(layer, x), rtol=1e-5, atol=1e-4)
+    assert_close_to_reference(layer, torch.randn(rows, in_features, generator=gen))
 
 
+@pytest.mark.parametrize("kernel", KERNELS)
 @pytest.mark.parametrize(("out_features", "in_features"), [(16, 32), (48, 64), (112, 384), (1040, 256)])
 @pytest.mark.parametrize("rows", [1, 2, 3, 8, 17])
-def test_int4_kernel_equals_float32_math_on_its_weights(out_features, in_features, rows):
+def test_int4_kernels_equal_float32_math_on_their_weights(kernel, out_features, in_features, rows):
     gen = torch.Generator().manual_seed(rows * out_features)
     weight = torch.randn(out_features, in_features, generator=gen)
-    layer = QuantizedLinear("int4", "avx2-float32", weight, None)
-    x = torch.randn(rows, in_features, generator=gen)
-    with torch.inference_mode():
-        torch.testing.assert_close(layer(x), reference_linear(layer, x), rtol=1e-5, atol=1e-4)
+    layer = QuantizedLinear("int4", kernel, weight, None)
+    assert_close_to_reference(layer, torch.randn(rows, in_features, generator=gen))
     # the same groups, scales and levels as torch's int4 kernels: the two dequantized weights agree to rounding
     theirs = QuantizedLinear("int4", "int4pack-float32", weight, None)
     torch.testing.assert_close(layer.dequantized_weight(), theirs.dequantized_weight(), rtol=1e-5, atol=1e-5)
@@ -52,12 +62,18 @@ def test_weights_are_stored_in_blocks_of_8_channels_and_read_back_exactly():
     assert packed.shape == (2, 2, 8, 8) and packed.dtype == torch.uint8
     assert packed[0, 1, 2, 0] == q4[2, 16] | (q4[2, 24] << 4)  # channel 2, inputs 16 and 24 share a byte
     assert torch.equal(native_kernels.unpack_int4(packed, 13, 32), q4.to(torch.uint8))
+    # the int16-activation kernels read runs of 16 int8 / 32 int4 inputs
+    assert native_kernels.pack_int8(q8, 16).shape == (2, 2, 8, 16)
+    packed = native_kernels.pack_int4(q4, 32)
+    assert packed.shape == (2, 1, 8, 16) and packed[0, 0, 2, 3] == q4[2, 3] | (q4[2, 19] << 4)
+    assert torch.equal(native_kernels.unpack_int4(packed, 13, 32), q4.to(torch.uint8))
 
 
+@pytest.mark.parametrize("kernel", KERNELS)
 @pytest.mark.parametrize("mode", ["int8", "int4"])
-def test_a_row_is_the_same_whatever_the_batch_and_the_threads(mode):
+def test_a_row_is_the_same_whatever_the_batch_and_the_threads(mode, kernel):
     gen = torch.Generator().manual_seed(5)
-    layer = QuantizedLinear(mode, "avx2-float32", torch.randn(272, 256, generator=gen), None)
+    layer = QuantizedLinear(mode, kernel, torch.randn(272, 256, generator=gen), None)
     x = torch.randn(11, 256, generator=gen) * torch.logspace(-2, 2, 11)[:, None]
     threads = torch.get_num_threads()
     with torch.inference_mode():

@@ -30,7 +30,8 @@ __all__ = ["choose_kernel", "measure_kernels", "kernel_cache_path"]
 log = logging.getLogger(__name__)
 
 ROWS = (1, 8)
-TOLERANCE = {"bf16": 3e-2, "float32": 1e-4, "fp16": 1e-4, "rowq": 6e-2}  # relative error vs dequantized math
+# relative error against float32 math on the dequantized weight, by the activations a kernel computes with
+TOLERANCE = {"bf16": 3e-2, "float32": 1e-4, "fp16": 1e-4, "rowq": 6e-2, "int16": 1e-3}
 
 
 def kernel_cache_path() -> Path:

@@ -82,7 +82,7 @@ def load_model(
     talker.eval()
     if backend == "onednn":  # every talker linear: decoder, text projection, codec head, code predictor
         pack_linears(talker, min_weights=AUTO_MIN_WEIGHTS if linear_backend == "auto" else 0)
-    if backend == native_stack.KERNEL:  # our kernels: each decoder stack runs whole in one native call
+    if backend in native_stack.KERNELS:  # our kernels: each decoder stack runs whole in one native call
         for stack in (talker.model, talker.code_predictor.model):
             native_stack.install(stack)
     loaded = LoadedModel(folder, config, talker, codec, speaker_encoder, TextTokenizer(folder), defaults, dt, dev,

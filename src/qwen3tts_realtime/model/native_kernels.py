@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 SOURCE = Path(__file__).with_name("native") / "qlinear.c"
 FLAGS = ("-O3", "-mavx2", "-mfma", "-fopenmp", "-std=c11", "-shared", "-fPIC")
 LIBS = ("-lm",)
+# inputs per run of the tile-major layouts, by activation width: {act: {bits: run}}
+RUN = {32: {8: 8, 4: 16}, 16: {8: 16, 4: 32}}
 _P, _I64, _INT = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
 
 
@@ -52,71 +54,76 @@ def unavailable() -> str | None:
     return _load()[1]
 
 
-def int8_linear(x: Tensor, packed: Tensor, scales: Tensor, bias: Tensor | None) -> Tensor:
-    """`x @ (q * scales[:, None]).T + bias` for float32 x [M, K], q int8 [N, K] packed by `pack_int8`, float32
-    scales [N]."""
-    lib = _library()
-    m, k = x.shape
-    n = scales.shape[0]
-    qweight = packed
-    y = torch.empty(m, n, dtype=torch.float32)
-    lib.qwen3tts_int8_linear(
-        x.data_ptr(), m, k, qweight.data_ptr(), scales.data_ptr(), _ptr(bias), n, y.data_ptr(),
-        torch.get_num_threads(),
-    )
-    return y
-
-
-def int4_linear(x: Tensor, packed: Tensor, group: int, scales: Tensor, lows: Tensor, bias: Tensor | None) -> Tensor:
-    """`x @ W.T + bias` for float32 x [M, K] and W[n, k] = q[n, k] * scales[n, k // group] + lows[n, k // group],
-    with q packed by `pack_int4` and scales, lows float32 [N, K / group]."""
-    lib = _library()
+def int8_linear(x: Tensor, packed: Tensor, scales: Tensor, bias: Tensor | None, act: int = 32) -> Tensor:
+    """`x @ (q * scales[:, None]).T + bias` for float32 x [M, K], q int8 [N, K] packed by `pack_int8(q, RUN[act])`
+    and float32 scales [N]. `act` 32: float32 activations; 16: each row rounded to 14-bit integers on its own
+    (max |x| / 8191 per row), exact integer sums."""
     m, k = x.shape
     n = scales.shape[0]
     y = torch.empty(m, n, dtype=torch.float32)
-    status = lib.qwen3tts_int4_linear(
-        x.data_ptr(), m, k, group, packed.data_ptr(), scales.data_ptr(), lows.data_ptr(), _ptr(bias), n,
-        y.data_ptr(), torch.get_num_threads(),
-    )
+    lib = _library()
+    fn = lib.qwen3tts_int8_linear_a16 if act == 16 else lib.qwen3tts_int8_linear
+    status = fn(x.data_ptr(), m, k, packed.data_ptr(), scales.data_ptr(), _ptr(bias), n, y.data_ptr(),
+                torch.get_num_threads())
     if status:
-        raise MemoryError(f"int4 linear: no memory for {m} x {k // group} group sums")
+        raise MemoryError(f"int8 linear: no memory for {m} x {k} activations")
     return y
 
 
-def pack_int8(q: Tensor) -> Tensor:
-    """int8 [N, K] in the kernel's tile-major layout: blocks of 8 channels, each a run of 8 inputs of each channel
-    in turn ([ceil(N/8), ceil(K/8), 8, 8], zero-padded), so a block is one contiguous stream of memory."""
+def int4_linear(x: Tensor, packed: Tensor, group: int, scales: Tensor, lows: Tensor, bias: Tensor | None,
+                act: int = 32) -> Tensor:
+    """`x @ W.T + bias` for float32 x [M, K] and W[n, k] = q[n, k] * scales[n, k // group] + lows[n, k // group],
+    with q packed by `pack_int4(q, RUN[act])` and scales, lows float32 [N, K / group]; `act` as `int8_linear`."""
+    m, k = x.shape
+    n = scales.shape[0]
+    y = torch.empty(m, n, dtype=torch.float32)
+    lib = _library()
+    fn = lib.qwen3tts_int4_linear_a16 if act == 16 else lib.qwen3tts_int4_linear
+    status = fn(x.data_ptr(), m, k, group, packed.data_ptr(), scales.data_ptr(), lows.data_ptr(), _ptr(bias), n,
+                y.data_ptr(), torch.get_num_threads())
+    if status:
+        raise MemoryError(f"int4 linear: no memory for {m} x {k} activations")
+    return y
+
+
+def pack_int8(q: Tensor, run: int = 8) -> Tensor:
+    """int8 [N, K] in the kernels' tile-major layout: blocks of 8 channels, each a run of `run` inputs of each
+    channel in turn ([ceil(N/8), ceil(K/run), 8, run], zero-padded), so a block is one contiguous stream."""
     n, k = q.shape
-    padded = F.pad(q, (0, -k % 8, 0, -n % 8))
-    return padded.view(padded.shape[0] // 8, 8, padded.shape[1] // 8, 8).transpose(1, 2).contiguous()
+    padded = F.pad(q, (0, -k % run, 0, -n % 8))
+    return padded.view(padded.shape[0] // 8, 8, padded.shape[1] // run, run).transpose(1, 2).contiguous()
 
 
 def unpack_int8(packed: Tensor, n: int, k: int) -> Tensor:
     """The [N, K] int8 weight of `pack_int8`."""
-    return packed.transpose(1, 2).reshape(packed.shape[0] * 8, packed.shape[1] * 8)[:n, :k]
+    blocks, runs, _, run = packed.shape
+    return packed.transpose(1, 2).reshape(blocks * 8, runs * run)[:n, :k]
 
 
-def pack_int4(q: Tensor) -> Tensor:
-    """Values 0..15 [N, K] (K a multiple of 16) in the kernel's tile-major layout [ceil(N/8), K/16, 8, 8]: per
-    channel, each run of 16 inputs takes 8 bytes, input j in the low nibble of byte j and input j + 8 in its high
-    nibble."""
+def pack_int4(q: Tensor, run: int = 16) -> Tensor:
+    """Values 0..15 [N, K] (K a multiple of `run`) in the kernels' tile-major layout [ceil(N/8), K/run, 8, run/2]:
+    per channel, each run of inputs takes run/2 bytes, input j in the low nibble of byte j and input j + run/2
+    in its high nibble."""
     n, k = q.shape
-    runs = q.to(torch.uint8).view(n, k // 16, 2, 8)
+    half = run // 2
+    runs = q.to(torch.uint8).view(n, k // run, 2, half)
     nibbles = F.pad(runs[:, :, 0] | (runs[:, :, 1] << 4), (0, 0, 0, 0, 0, -n % 8))
-    return nibbles.view(nibbles.shape[0] // 8, 8, k // 16, 8).transpose(1, 2).contiguous()
+    return nibbles.view(nibbles.shape[0] // 8, 8, k // run, half).transpose(1, 2).contiguous()
 
 
 def unpack_int4(packed: Tensor, n: int, k: int) -> Tensor:
     """The [N, K] values 0..15 (uint8) of `pack_int4`."""
-    nibbles = packed.transpose(1, 2).reshape(packed.shape[0] * 8, k // 16, 8)[:n]
+    blocks, runs, _, half = packed.shape
+    nibbles = packed.transpose(1, 2).reshape(blocks * 8, runs, half)[:n]
     return torch.stack([nibbles & 15, nibbles >> 4], dim=2).reshape(n, k)
 
 
 class QWeight(ctypes.Structure):
-    """A quantized linear as `qwen3tts_stack_forward` reads it (bits 8: q int8 [out, in] and scale [out]; bits 4:
-    q packed by `pack_int4`, scale and low [out, in / group])."""
+    """A quantized linear as `qwen3tts_stack_forward` reads it (bits 8: q int8 and scale [out]; bits 4: q int4,
+    scale and low [out, in / group]; act 32 or 16, with q packed for it: `RUN`)."""
 
-    _fields_ = [("bits", _I64), ("out", _I64), ("inp", _I64), ("group", _I64), ("q", _P), ("scale", _P), ("low", _P)]
+    _fields_ = [("bits", _I64), ("act", _I64), ("out", _I64), ("inp", _I64), ("group", _I64), ("q", _P),
+                ("scale", _P), ("low", _P)]
 
 
 class Layer(ctypes.Structure):
@@ -176,6 +183,10 @@ def _load() -> tuple[ctypes.CDLL | None, str | None]:
     lib.qwen3tts_int8_linear.restype = None
     lib.qwen3tts_int4_linear.argtypes = [_P, _I64, _I64, _I64, _P, _P, _P, _P, _I64, _P, _INT]
     lib.qwen3tts_int4_linear.restype = _INT
+    for name in ("qwen3tts_int8_linear_a16", "qwen3tts_int4_linear_a16"):
+        getattr(lib, name).argtypes = lib.qwen3tts_int8_linear.argtypes if "int8" in name else \
+            lib.qwen3tts_int4_linear.argtypes
+        getattr(lib, name).restype = _INT
     lib.qwen3tts_stack_forward.argtypes = [_P, _P, _P, _I64, _I64, _P, _P, _P, _P, _P, _P, _INT]
     lib.qwen3tts_stack_forward.restype = _INT
     return lib, None

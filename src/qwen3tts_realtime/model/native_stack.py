@@ -6,7 +6,8 @@ stack (`qwen3tts_stack_forward` in `native/qlinear.c`) runs the same math as `Qw
 float32 (RMSNorm, q/k norm, rotate-half RoPE, grouped-query attention over the caller's static caches, SwiGLU),
 each linear in the layer's own quantized format, each row from that row alone.
 Does:
-    `install(stack)` gives a stack loaded with `linear_backend="avx2-float32"` (int8 or int4) a native forward;
+    `install(stack)` gives a stack loaded with one of our kernels (int8 or int4, "avx2-float32" or "avx2-int16")
+    a native forward;
     every other stack (float32, torch's kernels, layers left in float32 by int4) keeps its torch forward.
 Does not:
     Change any float32 path, run off the CPU, or keep float copies: it reads the layers' own buffers.
@@ -18,12 +19,12 @@ import torch
 from torch import Tensor
 
 from . import native_kernels
-from .quantized_linear import QuantizedLinear
+from .quantized_linear import NATIVE_ACT, QuantizedLinear
 from .transformer import KVCache, Qwen3DecoderStack
 
 __all__ = ["NativeStack", "install"]
 
-KERNEL = "avx2-float32"
+KERNELS = tuple(NATIVE_ACT)
 
 
 def install(stack: Qwen3DecoderStack) -> bool:
@@ -53,7 +54,7 @@ class NativeStack:
         for layer in stack.layers:
             attn, mlp = layer.self_attn, layer.mlp
             linears = [attn.qkv_proj, attn.o_proj, mlp.gate_up_proj, mlp.down_proj]
-            if not all(isinstance(m, QuantizedLinear) and m.kernel == KERNEL and m.bias is None for m in linears):
+            if not all(isinstance(m, QuantizedLinear) and m.kernel in KERNELS and m.bias is None for m in linears):
                 return None
             norms = [layer.input_layernorm, layer.post_attention_layernorm, attn.q_norm, attn.k_norm]
             layers.append(native_kernels.Layer(*[n.weight.data_ptr() for n in norms], *map(_qweight, linears)))
@@ -78,9 +79,9 @@ class NativeStack:
 
 def _qweight(m: QuantizedLinear) -> native_kernels.QWeight:
     if m.mode == "int8":
-        return native_kernels.QWeight(8, m.out_features, m.in_features, 0, m.qweight.data_ptr(),
+        return native_kernels.QWeight(8, m.act, m.out_features, m.in_features, 0, m.qweight.data_ptr(),
                                       m.scales.data_ptr(), None)
-    return native_kernels.QWeight(4, m.out_features, m.in_features, m.group_size, m.qweight.data_ptr(),
+    return native_kernels.QWeight(4, m.act, m.out_features, m.in_features, m.group_size, m.qweight.data_ptr(),
                                   m.scales.data_ptr(), m.lows.data_ptr())
 
 

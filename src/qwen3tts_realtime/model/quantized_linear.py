@@ -8,11 +8,12 @@ Formats:
     "fp16"  float16 weights, float32 activations and sums (fbgemm). Kernel "fbgemm-fp16".
     "int8"  int8 weights, one float scale per output channel; activations stay floating point (weight-only).
             Kernels "int8pack-bf16" (activations rounded to bfloat16 into torch's `_weight_int8pack_mm`),
-            "int8pack-float32" (float32 activations, the same op) and "avx2-float32" (ours, float32
-            activations and sums: `model/native_kernels.py`).
+            "int8pack-float32" (float32 activations, the same op), and ours (`model/native_kernels.py`):
+            "avx2-float32" (float32 activations and sums) and "avx2-int16" (each activation row rounded to
+            14-bit integers on its own, exact integer sums).
     "int4"  4-bit weights in groups of `int4_group_size(in_features)` inputs, a scale and zero per group
             (weight-only). Kernels "int4pack-bf16" and "int4pack-float32" (torch's `_weight_int4pack_mm_for_cpu`)
-            and "avx2-float32" (ours).
+            and ours, "avx2-float32" and "avx2-int16", as for int8.
     "w8a8"  int8 weights per output channel and each activation row quantized to 7 bits on its own
             (scaled by its own max |x|), int32 sums (fbgemm). Kernel "fbgemm-rowq". 7 bits, not 8: without
             VNNI fbgemm adds pairs of u8*s8 products in int16, which 8-bit activations can saturate.
@@ -48,10 +49,11 @@ __all__ = [
 QUANTIZE_MODES = ("fp16", "int8", "int4", "w8a8")
 KERNELS: dict[str, tuple[str, ...]] = {
     "fp16": ("fbgemm-fp16",),
-    "int8": ("int8pack-bf16", "int8pack-float32", "avx2-float32"),
-    "int4": ("int4pack-bf16", "int4pack-float32", "avx2-float32"),
+    "int8": ("int8pack-bf16", "int8pack-float32", "avx2-float32", "avx2-int16"),
+    "int4": ("int4pack-bf16", "int4pack-float32", "avx2-float32", "avx2-int16"),
     "w8a8": ("fbgemm-rowq",),
 }
+NATIVE_ACT = {"avx2-float32": 32, "avx2-int16": 16}  # our kernels (model/native_kernels.py): activation width
 ROWQ_LEVELS = 63  # 7-bit activations (see the module docstring)
 INT4_GROUP_SIZES = (128, 64, 32)
 
@@ -130,13 +132,14 @@ class QuantizedLinear(nn.Module):
     def _setup_int8(self, w: Tensor) -> None:
         q, scales = _int8_per_channel(w)
         self.register_buffer("scales", scales)
-        if self.kernel == "avx2-float32":
-            self.register_buffer("qweight", native_kernels.pack_int8(q))
+        if self.kernel in NATIVE_ACT:
+            act = self.act = NATIVE_ACT[self.kernel]
+            self.register_buffer("qweight", native_kernels.pack_int8(q, native_kernels.RUN[act][8]))
             n, k = self.out_features, self.in_features
             self._dequantized = lambda: native_kernels.unpack_int8(self.qweight, n, k).to(torch.float32) * \
                 self.scales[:, None]
             self._adds_bias = True
-            self._run = lambda x: native_kernels.int8_linear(_float32(x), self.qweight, self.scales, self.bias)
+            self._run = lambda x: native_kernels.int8_linear(_float32(x), self.qweight, self.scales, self.bias, act)
             return
         self.register_buffer("qweight", q)
         self._dequantized = lambda: self.qweight.to(torch.float32) * self.scales[:, None]
@@ -155,7 +158,7 @@ class QuantizedLinear(nn.Module):
         low, high = grouped.amin(-1), grouped.amax(-1)
         scale = ((high - low) / 15).clamp(min=1e-12)
         q = ((grouped - low[..., None]) / scale[..., None]).round().clamp(0, 15).to(torch.int32).view(n, k)
-        if self.kernel == "avx2-float32":
+        if self.kernel in NATIVE_ACT:
             self._setup_int4_native(q, scale, low, group)
             return
         zero = low + 8 * scale  # torch's int4 kernels compute (q - 8) * scale + zero
@@ -172,7 +175,8 @@ class QuantizedLinear(nn.Module):
         self._run = lambda x: torch.ops.aten._weight_int4pack_mm_for_cpu(x.to(act), self.qweight, group, sz)
 
     def _setup_int4_native(self, q: Tensor, scale: Tensor, low: Tensor, group: int) -> None:
-        self.register_buffer("qweight", native_kernels.pack_int4(q))
+        act = self.act = NATIVE_ACT[self.kernel]
+        self.register_buffer("qweight", native_kernels.pack_int4(q, native_kernels.RUN[act][4]))
         self.register_buffer("scales", scale.contiguous())
         self.register_buffer("lows", low.contiguous())
         self.group_size = group
@@ -185,7 +189,7 @@ class QuantizedLinear(nn.Module):
 
         self._dequantized = dequantized
         self._run = lambda x: native_kernels.int4_linear(
-            _float32(x), self.qweight, group, self.scales, self.lows, self.bias
+            _float32(x), self.qweight, group, self.scales, self.lows, self.bias, act
         )
 
     def _setup_w8a8(self, w: Tensor) -> None:

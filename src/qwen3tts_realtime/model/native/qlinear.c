@@ -189,6 +189,170 @@ int qwen3tts_int4_linear(const float *x, int64_t M, int64_t K, int64_t group, co
     return 0;
 }
 
+/* ---- int16 activations: integer dot products ----------------------------------------------------------- *
+ * The same int8 and int4 weights against activations rounded per row to 14-bit integers (each row scaled by its
+ * own max |x| / 8191): vpmaddwd multiplies 16 int16 pairs and adds neighbours in one instruction, about twice the
+ * work per instruction of converting each weight to float, which is what bounds the float32 kernels above at
+ * several rows (and int4 at one). Sums are exact int32 (14-bit activations keep them below 2^31 for K up to
+ * 16384 with int8 weights), so a row's result depends on that row alone.
+ * Layouts (tile-major, zero-padded): int8 [ceil(N/8)][ceil(K/16)][8][16]; int4 [ceil(N/8)][K/32][8][16], a
+ * channel's 16 bytes holding inputs j (low nibble) and j + 16 (high nibble) of a run of 32. */
+
+#define ACT_LEVELS 8191.f
+
+/* rows of x as int16 with one scale per row; returns the buffer (NULL: out of memory) */
+static int16_t *quantize_rows(const float *x, int64_t M, int64_t K, int64_t Kp, float *row_scale) {
+    int16_t *q = calloc((size_t)(M * Kp), sizeof(int16_t));
+    if (!q) return NULL;
+    for (int64_t m = 0; m < M; m++) {
+        const float *r = x + m * K;
+        float top = 0.f;
+        for (int64_t k = 0; k < K; k++) top = fabsf(r[k]) > top ? fabsf(r[k]) : top;
+        const float s = top > 0.f ? top / ACT_LEVELS : 1.f, inv = 1.f / s;
+        row_scale[m] = s;
+        for (int64_t k = 0; k < K; k++) q[m * Kp + k] = (int16_t)lrintf(r[k] * inv);
+    }
+    return q;
+}
+
+static inline int32_t hsum_i32(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
+    return _mm_cvtsi128_si32(s);
+}
+
+/* channels [h*NB, h*NB + NB) of an int8 block x MB rows of int16 activations: exact integer dot products */
+#define I8A16_TILE(NB, MB)                                                                                  \
+    static void i8a16_tile_##NB##x##MB(const int16_t *x, int64_t Kp, const int8_t *qb, int h,              \
+                                       int32_t out[NB][MB]) {                                              \
+        __m256i acc[NB][MB];                                                                                \
+        for (int i = 0; i < NB; i++)                                                                        \
+            for (int j = 0; j < MB; j++) acc[i][j] = _mm256_setzero_si256();                                \
+        for (int64_t c = 0; c < Kp / 16; c++) {                                                             \
+            const int8_t *qc = qb + c * 128 + h * NB * 16;                                                  \
+            _mm_prefetch((const char *)(qc + 1024), _MM_HINT_T0);                                           \
+            __m256i xv[MB];                                                                                 \
+            for (int j = 0; j < MB; j++) xv[j] = _mm256_loadu_si256((const __m256i *)(x + j * Kp + c * 16)); \
+            for (int i = 0; i < NB; i++) {                                                                  \
+                const __m256i w = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(qc + i * 16)));    \
+                for (int j = 0; j < MB; j++) acc[i][j] = _mm256_add_epi32(acc[i][j], _mm256_madd_epi16(w, xv[j])); \
+            }                                                                                               \
+        }                                                                                                   \
+        for (int i = 0; i < NB; i++)                                                                        \
+            for (int j = 0; j < MB; j++) out[i][j] = hsum_i32(acc[i][j]);                                   \
+    }
+I8A16_TILE(8, 1)
+I8A16_TILE(4, 2)
+
+int qwen3tts_int8_linear_a16(const float *x, int64_t M, int64_t K, const int8_t *q, const float *scale,
+                             const float *bias, int64_t N, float *y, int threads) {
+    const int64_t Kp = (K + 15) / 16 * 16, blocks = (N + 7) / 8, block_bytes = 8 * Kp;
+    float *sx = malloc(sizeof(float) * (size_t)M);
+    int16_t *xq = sx ? quantize_rows(x, M, K, Kp, sx) : NULL;
+    if (!xq) return free(sx), -1;
+#define A16_PUT(row, n, acc) \
+    if ((n) < N) y[(row) * N + (n)] = ((float)(acc) * sx[row]) * scale[n] + (bias ? bias[n] : 0.f)
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (int64_t t = 0; t < blocks; t++) {
+        const int8_t *qb = q + t * block_bytes;
+        int64_t m = 0;
+        for (; M > 1 && m + 2 <= M; m += 2)
+            for (int h = 0; h < 2; h++) {
+                int32_t o[4][2];
+                i8a16_tile_4x2(xq + m * Kp, Kp, qb, h, o);
+                for (int i = 0; i < 4; i++)
+                    for (int j = 0; j < 2; j++) A16_PUT(m + j, t * 8 + h * 4 + i, o[i][j]);
+            }
+        for (; m < M; m++) {
+            int32_t o[8][1];
+            i8a16_tile_8x1(xq + m * Kp, Kp, qb, 0, o);
+            for (int i = 0; i < 8; i++) A16_PUT(m, t * 8 + i, o[i][0]);
+        }
+    }
+#undef A16_PUT
+    free(xq), free(sx);
+    return 0;
+}
+
+/* int4 x int16: per group, exact integer sums; then the group's scale in float, in group order */
+#define I4A16_TILE(NB, MB)                                                                                  \
+    static void i4a16_tile_##NB##x##MB(const int16_t *x, int64_t K, int64_t group, const uint8_t *qb, int h, \
+                                       const float *scale, int64_t G, int64_t n0, int64_t N,               \
+                                       float out[NB][MB]) {                                                \
+        float total[NB][MB] = {{0}};                                                                        \
+        const __m256i low4 = _mm256_set1_epi16(15);                                                         \
+        for (int64_t g = 0; g < G; g++) {                                                                   \
+            __m256i acc[NB][MB];                                                                            \
+            for (int i = 0; i < NB; i++)                                                                    \
+                for (int j = 0; j < MB; j++) acc[i][j] = _mm256_setzero_si256();                            \
+            for (int64_t k = g * group; k < (g + 1) * group; k += 32) {                                     \
+                const uint8_t *qc = qb + (k / 32) * 128 + h * NB * 16;                                      \
+                __m256i xl[MB], xh[MB];                                                                     \
+                for (int j = 0; j < MB; j++) {                                                              \
+                    xl[j] = _mm256_loadu_si256((const __m256i *)(x + j * K + k));                           \
+                    xh[j] = _mm256_loadu_si256((const __m256i *)(x + j * K + k + 16));                      \
+                }                                                                                           \
+                for (int i = 0; i < NB; i++) {                                                              \
+                    const __m256i v = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(qc + i * 16))); \
+                    const __m256i wl = _mm256_and_si256(v, low4), wh = _mm256_srli_epi16(v, 4);             \
+                    for (int j = 0; j < MB; j++)                                                            \
+                        acc[i][j] = _mm256_add_epi32(acc[i][j], _mm256_add_epi32(_mm256_madd_epi16(wl, xl[j]), \
+                                                                                 _mm256_madd_epi16(wh, xh[j]))); \
+                }                                                                                           \
+            }                                                                                               \
+            for (int i = 0; i < NB; i++) {                                                                  \
+                const int64_t n = n0 + h * NB + i;                                                          \
+                const float s = n < N ? scale[n * G + g] : 0.f;                                             \
+                for (int j = 0; j < MB; j++) total[i][j] += s * (float)hsum_i32(acc[i][j]);                 \
+            }                                                                                               \
+        }                                                                                                   \
+        for (int i = 0; i < NB; i++)                                                                        \
+            for (int j = 0; j < MB; j++) out[i][j] = total[i][j];                                           \
+    }
+I4A16_TILE(8, 1)
+I4A16_TILE(4, 2)
+
+/* K % group == 0 and group % 32 == 0 (checked by the caller) */
+int qwen3tts_int4_linear_a16(const float *x, int64_t M, int64_t K, int64_t group, const uint8_t *q,
+                             const float *scale, const float *low, const float *bias, int64_t N, float *y,
+                             int threads) {
+    const int64_t G = K / group, blocks = (N + 7) / 8, block_bytes = 8 * (K / 2);
+    float *sx = malloc(sizeof(float) * (size_t)M), *xsum = malloc(sizeof(float) * (size_t)(M * G));
+    int16_t *xq = sx && xsum ? quantize_rows(x, M, K, K, sx) : NULL;
+    if (!xq) return free(sx), free(xsum), -1;
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t g = 0; g < G; g++) {
+            int32_t s = 0;
+            for (int64_t k = g * group; k < (g + 1) * group; k++) s += xq[m * K + k];
+            xsum[m * G + g] = (float)s * sx[m];
+        }
+#define A16_PUT(row, n, value)                                                                              \
+    if ((n) < N)                                                                                            \
+    y[(row) * N + (n)] = (value) * sx[row] + int4_lows(low + (n) * G, xsum + (row) * G, G) + (bias ? bias[n] : 0.f)
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (int64_t t = 0; t < blocks; t++) {
+        const uint8_t *qb = q + t * block_bytes;
+        const int64_t n0 = t * 8;
+        int64_t m = 0;
+        for (; M > 1 && m + 2 <= M; m += 2)
+            for (int h = 0; h < 2; h++) {
+                float o[4][2];
+                i4a16_tile_4x2(xq + m * K, K, group, qb, h, scale, G, n0, N, o);
+                for (int i = 0; i < 4; i++)
+                    for (int j = 0; j < 2; j++) A16_PUT(m + j, n0 + h * 4 + i, o[i][j]);
+            }
+        for (; m < M; m++) {
+            float o[8][1];
+            i4a16_tile_8x1(xq + m * K, K, group, qb, 0, scale, G, n0, N, o);
+            for (int i = 0; i < 8; i++) A16_PUT(m, n0 + i, o[i][0]);
+        }
+    }
+#undef A16_PUT
+    free(xq), free(sx), free(xsum);
+    return 0;
+}
+
 /* ---- a whole decoder stack (Qwen3: pre-norm, q/k RMSNorm, rotate-half RoPE, GQA, SwiGLU) -------------------
  *
  * One call runs every layer and the final norm for B rows of T new positions each; row b's positions are
@@ -199,7 +363,8 @@ int qwen3tts_int4_linear(const float *x, int64_t M, int64_t K, int64_t group, co
  */
 
 typedef struct {
-    int64_t bits, out, in, group; /* bits 8: q int8 [out, in], scale [out]; 4: packed, scale/low [out, in/group] */
+    int64_t bits, act, out, in, group; /* bits 8: q int8, scale [out]; 4: q int4, scale/low [out, in/group];
+                                          act 32: float32 activations, 16: int16 (the layouts above) */
     const void *q;
     const float *scale, *low;
 } qwen3tts_qweight;
@@ -217,6 +382,11 @@ typedef struct {
 } qwen3tts_stack;
 
 static int run_linear(const qwen3tts_qweight *w, const float *x, int64_t M, float *y, int threads) {
+    if (w->act == 16)
+        return w->bits == 8 ? qwen3tts_int8_linear_a16(x, M, w->in, (const int8_t *)w->q, w->scale, 0, w->out, y,
+                                                      threads)
+                            : qwen3tts_int4_linear_a16(x, M, w->in, w->group, (const uint8_t *)w->q, w->scale,
+                                                      w->low, 0, w->out, y, threads);
     if (w->bits == 8) {
         qwen3tts_int8_linear(x, M, w->in, (const int8_t *)w->q, w->scale, 0, w->out, y, threads);
         return 0;
