@@ -69,7 +69,7 @@ class Slots:
         old = (self.cache, self.pos, self.last_hidden, self.pending, self.seen, self.num_frames, self.penalty,
                self.min_frames)
         n = self.num_rows
-        self._alloc(rows, max_len, old[0].grown(rows, max_len))
+        self._alloc(rows, max_len, old[0].grown(rows, max_len, self.length))  # filled positions only
         if rows > n and self.decoder_state is not None:
             self.decoder_state = self.decoder_state.grown(rows)
         for new, prev in zip(
@@ -126,7 +126,7 @@ class Slots:
         """Free a slot. Its stale positions stay masked; `poisoned` (non-finite values were written) zeroes them,
         since a masked position still multiplies its value by 0 and 0 x NaN is NaN."""
         if poisoned:
-            self.cache.zero_row(row)
+            self.cache.zero_row(row, self.length[row] + 1)  # every position it wrote, the step's included
         self.pos[row] = 0
         self.length[row] = 0
         self.last_hidden[row] = 0
