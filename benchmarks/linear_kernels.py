@@ -30,8 +30,16 @@ from qwen3tts_realtime.model.quantized_linear import KERNELS, QuantizedLinear  #
 # [in, out] of the 0.6B layers: the talker's and the code predictor's decoder layers share these widths.
 SHAPES = {"q_proj": (1024, 2048), "k_proj": (1024, 1024), "o_proj": (2048, 1024), "up_proj": (1024, 3072),
           "down_proj": (3072, 1024), "predictor_head": (1024, 2048), "codec_head": (1024, 3072)}
-BYTES_PER_WEIGHT = {"torch_float32": 4, "onednn_float32": 4, "fbgemm-fp16": 2, "int8pack-bf16": 1,
-                    "int8pack-float32": 1, "int4pack-bf16": 0.5, "int4pack-float32": 0.5, "fbgemm-rowq": 1}
+BYTES_PER_WEIGHT = {"torch_float32": 4, "onednn_float32": 4, "fp16": 2, "int8": 1, "int4": 0.5, "w8a8": 1}
+
+
+def label(mode: str, kernel: str) -> str:
+    """A quantized kernel's name in the results: "<mode>:<kernel>" (ours run both int8 and int4)."""
+    return f"{mode}:{kernel}"
+
+
+def bytes_per_weight(name: str) -> float:
+    return BYTES_PER_WEIGHT[name.partition(":")[0]]
 
 
 def best_us(layers: list[nn.Module], rows: int, in_features: int, passes: int) -> float:
@@ -57,7 +65,7 @@ def kernels_for(weights: list[torch.Tensor]) -> dict[str, list[nn.Module]]:
     out = {"torch_float32": plain, "onednn_float32": [PackedLinear(layer) for layer in plain]}
     for mode, kernels in KERNELS.items():
         for kernel in kernels:
-            out[kernel] = [QuantizedLinear(mode, kernel, w, None) for w in weights]
+            out[label(mode, kernel)] = [QuantizedLinear(mode, kernel, w, None) for w in weights]
     return out
 
 
@@ -76,26 +84,26 @@ def main() -> None:
         for kernel, layers in kernels.items():
             us = {str(m): round(best_us(layers, m, k, args.passes), 1) for m in args.rows}
             results[name]["us"][kernel] = us
-            results[name]["gb_per_s"][kernel] = {m: round(BYTES_PER_WEIGHT[kernel] * k * n / (1e3 * t), 2)
+            results[name]["gb_per_s"][kernel] = {m: round(bytes_per_weight(kernel) * k * n / (1e3 * t), 2)
                                                  for m, t in us.items()}
         del kernels
         line = " ".join(f"{kern}:" + ",".join(f"{v:.0f}" for v in per.values())
                         for kern, per in results[name]["us"].items())
         print(f"{name} {k}x{n} us at rows {args.rows}: {line}", flush=True)
     totals = {}
-    for kernel in BYTES_PER_WEIGHT:
+    for kernel in next(iter(results.values()))["us"]:
         total = {m: sum(r["us"][kernel][str(m)] for r in results.values()) for m in args.rows}
         weights = sum(r["in"] * r["out"] for r in results.values())
         totals[kernel] = {
             "sum_us": {str(m): round(t, 1) for m, t in total.items()},
-            "gb_per_s": {str(m): round(BYTES_PER_WEIGHT[kernel] * weights / (1e3 * t), 2) for m, t in total.items()},
+            "gb_per_s": {str(m): round(bytes_per_weight(kernel) * weights / (1e3 * t), 2) for m, t in total.items()},
             "rows_8_over_rows_1": round(total[8] / total[1], 3) if 8 in total and 1 in total else None,
         }
     result = {"benchmark": "linear-kernels", "threads": torch.get_num_threads(), "rows": args.rows,
               "machine": machine(), "shapes": results, "all_shapes": totals,
               "note": "GB/s = bytes of weights in the kernel's format read per second (memory-bound at one row)"}
     for kernel, t in totals.items():
-        print(f"{kernel:18s} all shapes: us {t['sum_us']}  GB/s {t['gb_per_s']}")
+        print(f"{kernel:24s} all shapes: us {t['sum_us']}  GB/s {t['gb_per_s']}")
     save("linear-kernels", result)
 
 

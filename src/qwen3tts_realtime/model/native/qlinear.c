@@ -23,6 +23,29 @@ static inline float hsum(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
+/* The loop every kernel shares: blocks of 8 output channels split over the threads; in each block, rows in pairs
+ * through a 4-channel x 2-row tile (the block's two halves), the last odd row through an 8-channel x 1-row tile.
+ * TILE2 fills `o` for rows m, m+1 and half h; TILE1 fills `o1` for row m; PUT(row, n, value) stores one output
+ * (n < N: a block may be padded). The tiles sum each output in the same order, so results do not depend on M. */
+#define BLOCK_LOOP(T, TILE2, TILE1, PUT)                                                                    \
+    _Pragma("omp parallel for schedule(static) num_threads(threads)")                                        \
+    for (int64_t t = 0; t < blocks; t++) {                                                                  \
+        const int64_t n0 = t * 8;                                                                           \
+        int64_t m = 0;                                                                                      \
+        for (; M > 1 && m + 2 <= M; m += 2)                                                                 \
+            for (int h = 0; h < 2; h++) {                                                                   \
+                T o[4][2];                                                                                  \
+                TILE2;                                                                                      \
+                for (int i = 0; i < 4; i++)                                                                 \
+                    for (int j = 0; j < 2; j++) PUT(m + j, n0 + h * 4 + i, o[i][j]);                        \
+            }                                                                                               \
+        for (; m < M; m++) {                                                                                \
+            T o1[8][1];                                                                                     \
+            TILE1;                                                                                          \
+            for (int i = 0; i < 8; i++) PUT(m, n0 + i, o1[i][0]);                                           \
+        }                                                                                                   \
+    }
+
 /* ---- int8 -------------------------------------------------------------------------------------------- *
  * Weights are stored tile-major: blocks of 8 output channels, and in each block runs of 8 inputs of each of the
  * 8 channels in turn ([ceil(N/8)][ceil(K/8)][8][8], zero-padded): one block is one contiguous stream of memory,
@@ -42,7 +65,7 @@ static inline __m256 xchunk(const float *x, int64_t k, int64_t K) {
 }
 
 /* one block (8 channels) x one row; or channels [h, h + 4) x two rows */
-static void int8_block_1(const float *x, int64_t K, const int8_t *qb, float out[8]) {
+static void int8_block_1(const float *x, int64_t K, const int8_t *qb, float out[8][1]) {
     __m256 acc[8];
     for (int i = 0; i < 8; i++) acc[i] = _mm256_setzero_ps();
     for (int64_t c = 0, k = 0; k < K; c++, k += 8) {
@@ -51,7 +74,7 @@ static void int8_block_1(const float *x, int64_t K, const int8_t *qb, float out[
         _mm_prefetch((const char *)(qc + 1024), _MM_HINT_T0);
         for (int i = 0; i < 8; i++) acc[i] = _mm256_fmadd_ps(int8x8(qc + i * 8), xv, acc[i]);
     }
-    for (int i = 0; i < 8; i++) out[i] = hsum(acc[i]);
+    for (int i = 0; i < 8; i++) out[i][0] = hsum(acc[i]);
 }
 
 static void int8_half_2(const float *x, int64_t K, const int8_t *qb, int h, float out[4][2]) {
@@ -72,29 +95,11 @@ static void int8_half_2(const float *x, int64_t K, const int8_t *qb, int h, floa
 void qwen3tts_int8_linear(const float *x, int64_t M, int64_t K, const int8_t *q, const float *scale,
                           const float *bias, int64_t N, float *y, int threads) {
     const int64_t blocks = (N + 7) / 8, block_bytes = 8 * ((K + 7) / 8) * 8;
-#pragma omp parallel for schedule(static) num_threads(threads)
-    for (int64_t t = 0; t < blocks; t++) {
-        const int8_t *qb = q + t * block_bytes;
-        int64_t m = 0;
-        for (; M > 1 && m + 2 <= M; m += 2)
-            for (int h = 0; h < 2; h++) {
-                float o[4][2];
-                int8_half_2(x + m * K, K, qb, h, o);
-                for (int i = 0; i < 4; i++) {
-                    const int64_t n = t * 8 + h * 4 + i;
-                    if (n >= N) continue;
-                    for (int j = 0; j < 2; j++) y[(m + j) * N + n] = o[i][j] * scale[n] + (bias ? bias[n] : 0.f);
-                }
-            }
-        for (; m < M; m++) {
-            float o[8];
-            int8_block_1(x + m * K, K, qb, o);
-            for (int i = 0; i < 8 && t * 8 + i < N; i++) {
-                const int64_t n = t * 8 + i;
-                y[m * N + n] = o[i] * scale[n] + (bias ? bias[n] : 0.f);
-            }
-        }
-    }
+#define PUT(row, n, value) \
+    if ((n) < N) y[(row) * N + (n)] = (value) * scale[n] + (bias ? bias[n] : 0.f)
+    BLOCK_LOOP(float, int8_half_2(x + m * K, K, q + t * block_bytes, h, o),
+               int8_block_1(x + m * K, K, q + t * block_bytes, o1), PUT)
+#undef PUT
 }
 
 /* ---- int4 -------------------------------------------------------------------------------------------- *
@@ -166,24 +171,8 @@ int qwen3tts_int4_linear(const float *x, int64_t M, int64_t K, int64_t group, co
 #define INT4_PUT(row, n, value)                                                                             \
     if ((n) < N)                                                                                            \
     y[(row) * N + (n)] = (value) + int4_lows(low + (n) * G, xsum + (row) * G, G) + (bias ? bias[n] : 0.f)
-#pragma omp parallel for schedule(static) num_threads(threads)
-    for (int64_t t = 0; t < blocks; t++) {
-        const uint8_t *qb = q + t * block_bytes;
-        const int64_t n0 = t * 8;
-        int64_t m = 0;
-        for (; M > 1 && m + 2 <= M; m += 2)
-            for (int h = 0; h < 2; h++) {
-                float o[4][2];
-                int4_tile_4x2(x + m * K, K, group, qb, h, scale, G, n0, N, o);
-                for (int i = 0; i < 4; i++)
-                    for (int j = 0; j < 2; j++) INT4_PUT(m + j, n0 + h * 4 + i, o[i][j]);
-            }
-        for (; m < M; m++) {
-            float o[8][1];
-            int4_tile_8x1(x + m * K, K, group, qb, 0, scale, G, n0, N, o);
-            for (int i = 0; i < 8; i++) INT4_PUT(m, n0 + i, o[i][0]);
-        }
-    }
+    BLOCK_LOOP(float, int4_tile_4x2(x + m * K, K, group, q + t * block_bytes, h, scale, G, n0, N, o),
+               int4_tile_8x1(x + m * K, K, group, q + t * block_bytes, 0, scale, G, n0, N, o1), INT4_PUT)
 #undef INT4_PUT
     free(xsum);
     return 0;
@@ -253,23 +242,8 @@ int qwen3tts_int8_linear_a16(const float *x, int64_t M, int64_t K, const int8_t 
     if (!xq) return free(sx), -1;
 #define A16_PUT(row, n, acc) \
     if ((n) < N) y[(row) * N + (n)] = ((float)(acc) * sx[row]) * scale[n] + (bias ? bias[n] : 0.f)
-#pragma omp parallel for schedule(static) num_threads(threads)
-    for (int64_t t = 0; t < blocks; t++) {
-        const int8_t *qb = q + t * block_bytes;
-        int64_t m = 0;
-        for (; M > 1 && m + 2 <= M; m += 2)
-            for (int h = 0; h < 2; h++) {
-                int32_t o[4][2];
-                i8a16_tile_4x2(xq + m * Kp, Kp, qb, h, o);
-                for (int i = 0; i < 4; i++)
-                    for (int j = 0; j < 2; j++) A16_PUT(m + j, t * 8 + h * 4 + i, o[i][j]);
-            }
-        for (; m < M; m++) {
-            int32_t o[8][1];
-            i8a16_tile_8x1(xq + m * Kp, Kp, qb, 0, o);
-            for (int i = 0; i < 8; i++) A16_PUT(m, t * 8 + i, o[i][0]);
-        }
-    }
+    BLOCK_LOOP(int32_t, i8a16_tile_4x2(xq + m * Kp, Kp, q + t * block_bytes, h, o),
+               i8a16_tile_8x1(xq + m * Kp, Kp, q + t * block_bytes, 0, o1), A16_PUT)
 #undef A16_PUT
     free(xq), free(sx);
     return 0;
@@ -330,24 +304,8 @@ int qwen3tts_int4_linear_a16(const float *x, int64_t M, int64_t K, int64_t group
 #define A16_PUT(row, n, value)                                                                              \
     if ((n) < N)                                                                                            \
     y[(row) * N + (n)] = (value) * sx[row] + int4_lows(low + (n) * G, xsum + (row) * G, G) + (bias ? bias[n] : 0.f)
-#pragma omp parallel for schedule(static) num_threads(threads)
-    for (int64_t t = 0; t < blocks; t++) {
-        const uint8_t *qb = q + t * block_bytes;
-        const int64_t n0 = t * 8;
-        int64_t m = 0;
-        for (; M > 1 && m + 2 <= M; m += 2)
-            for (int h = 0; h < 2; h++) {
-                float o[4][2];
-                i4a16_tile_4x2(xq + m * K, K, group, qb, h, scale, G, n0, N, o);
-                for (int i = 0; i < 4; i++)
-                    for (int j = 0; j < 2; j++) A16_PUT(m + j, n0 + h * 4 + i, o[i][j]);
-            }
-        for (; m < M; m++) {
-            float o[8][1];
-            i4a16_tile_8x1(xq + m * K, K, group, qb, 0, scale, G, n0, N, o);
-            for (int i = 0; i < 8; i++) A16_PUT(m, n0 + i, o[i][0]);
-        }
-    }
+    BLOCK_LOOP(float, i4a16_tile_4x2(xq + m * K, K, group, q + t * block_bytes, h, scale, G, n0, N, o),
+               i4a16_tile_8x1(xq + m * K, K, group, q + t * block_bytes, 0, scale, G, n0, N, o1), A16_PUT)
 #undef A16_PUT
     free(xq), free(sx), free(xsum);
     return 0;
