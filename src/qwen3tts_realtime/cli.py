@@ -24,8 +24,9 @@ from pathlib import Path
 
 __all__ = ["main"]
 
-QUANTIZE_HELP = ("CPU weight format of the talker and code predictor: fp16, int8, int4 (weight-only) or w8a8 (int8 "
-                 "weights and activations, the fastest on x86); fidelity per mode in the README")
+QUANTIZE_HELP = ("CPU weight format of the talker and code predictor: fp16, int8, int4 (weight-only; on x86 with AVX2 "
+                 "and a C compiler, this project's kernels: the fastest) or w8a8 (int8 weights and 7-bit "
+                 "activations); fidelity per mode in the README")
 QUANTIZE_CHOICES = ["fp16", "int8", "int4", "w8a8"]  # model.quantized_linear.QUANTIZE_MODES (no torch import here)
 VOICE_DIR_HELP = (
     "voice library: a folder or a Redis URL such as redis://host:6379/0 (default: $QWEN3TTS_VOICE_DIR or the user "

@@ -82,8 +82,10 @@ class Qwen3TTS(VoiceFactory):
             dtype: "float32" (CPU default), "float64", "bfloat16" (accelerator default), "float16" (GPU only).
             revision: Hugging Face revision for hub ids.
             quantize: opt-in CPU weight format for the talker, text projection and code predictor: "fp16"
-                (float16 weights, float32 math), "int8" (int8 weights per channel, floating activations), "int4"
-                (4-bit weights in groups), "w8a8" (int8 weights and 7-bit activations per row: the fastest on x86).
+                (float16 weights, float32 math), "int8" (int8 weights per channel, floating or 14-bit integer
+                activations by kernel), "int4" (4-bit weights in groups), "w8a8" (int8 weights and 7-bit activations
+                per row). On x86-64 with AVX2 and a C compiler, int8 and int4 run this project's kernels
+                (`model/native_kernels.py`), the fastest there.
                 Streaming equals offline and batched equals alone in every mode; how far each departs from
                 float32 is measured in benchmarks/results/fidelity-*.json. See `model/quantized_linear.py`.
             linear_backend: the kernel. Without `quantize`: "auto" (default: the larger layers' weights

@@ -87,6 +87,21 @@ def test_a_row_is_the_same_whatever_the_batch_and_the_threads(mode, kernel):
             torch.set_num_threads(threads)
 
 
+@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("mode", ["int8", "int4"])
+def test_a_row_with_nan_or_infinity_gives_nan_and_leaves_the_others_alone(mode, kernel):
+    """The engine finds a poisoned stream by its non-finite logits: no kernel may turn NaN into numbers."""
+    gen = torch.Generator().manual_seed(6)
+    layer = QuantizedLinear(mode, kernel, torch.randn(48, 64, generator=gen), None)
+    x = torch.randn(3, 64, generator=gen)
+    clean = layer(x)
+    x[0, 5], x[2, 7] = float("nan"), float("inf")
+    with torch.inference_mode():
+        y = layer(x)
+    assert torch.isnan(y[0]).all() and not torch.isfinite(y[2]).any()
+    assert torch.equal(y[1], clean[1])
+
+
 def test_the_library_is_built_once_and_shares_torchs_openmp(tmp_path, monkeypatch):
     monkeypatch.setenv("QWEN3TTS_NATIVE_CACHE", str(tmp_path))
     first = native_kernels._build()

@@ -48,7 +48,10 @@ class NativeStack:
 
     @classmethod
     def build(cls, stack: Qwen3DecoderStack) -> NativeStack | None:
-        if native_kernels.unavailable() or stack.norm.weight.dtype != torch.float32:
+        c = stack.config
+        shapes_fit = c.hidden_size % 8 == 0 and c.head_dim % 8 == 0 and c.head_dim <= 512 and \
+            c.num_attention_heads % c.num_key_value_heads == 0  # what qwen3tts_stack_forward takes
+        if native_kernels.unavailable() or stack.norm.weight.dtype != torch.float32 or not shapes_fit:
             return None
         layers = []
         for layer in stack.layers:

@@ -13,6 +13,7 @@
  */
 #include <immintrin.h>
 #include <math.h>
+#include <omp.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -196,7 +197,15 @@ static int16_t *quantize_rows(const float *x, int64_t M, int64_t K, int64_t Kp, 
     for (int64_t m = 0; m < M; m++) {
         const float *r = x + m * K;
         float top = 0.f;
-        for (int64_t k = 0; k < K; k++) top = fabsf(r[k]) > top ? fabsf(r[k]) : top;
+        int finite = 1;
+        for (int64_t k = 0; k < K; k++) {
+            finite &= isfinite(r[k]) != 0;
+            top = fabsf(r[k]) > top ? fabsf(r[k]) : top;
+        }
+        if (!finite) { /* a row with NaN or infinity: its outputs are NaN (the row scale), as float math gives */
+            row_scale[m] = NAN;
+            continue;
+        }
         const float s = top > 0.f ? top / ACT_LEVELS : 1.f, inv = 1.f / s;
         row_scale[m] = s;
         for (int64_t k = 0; k < K; k++) q[m * Kp + k] = (int16_t)lrintf(r[k] * inv);
@@ -408,7 +417,8 @@ int qwen3tts_stack_forward(const qwen3tts_stack *s, const float *x_in, float *x_
     float *h = malloc(sizeof(float) * BT * D), *qkv = malloc(sizeof(float) * BT * QKV);
     float *att = malloc(sizeof(float) * BT * H * hd), *gu = malloc(sizeof(float) * BT * 2 * I);
     float *act = malloc(sizeof(float) * BT * I), *proj = malloc(sizeof(float) * BT * D);
-    float *scores = malloc(sizeof(float) * B * H * T * span);
+    /* attention scores: one row of `span` per thread (a long prompt's [T, span] per head would be large) */
+    float *scores = malloc(sizeof(float) * (size_t)threads * span);
     int status = (h && qkv && att && gu && act && proj && scores) ? 0 : -1;
     const float scale = 1.f / sqrtf((float)hd);
     float *x = x_out;
@@ -443,7 +453,7 @@ int qwen3tts_stack_forward(const qwen3tts_stack *s, const float *x_in, float *x_
                     const int64_t n = start[b] + t + 1;
                     const float *q = qkv + (b * T + t) * QKV + j * hd;
                     const float *kb = k_cache[l] + b * s0 + (j / rep) * s1, *vb = v_cache[l] + b * s0 + (j / rep) * s1;
-                    float *p = scores + ((b * H + j) * T + t) * span, top = -INFINITY, sum = 0.f;
+                    float *p = scores + (int64_t)omp_get_thread_num() * span, top = -INFINITY, sum = 0.f;
                     for (int64_t i = 0; i < n; i++) {
                         p[i] = dot(q, kb + i * s2, hd) * scale;
                         top = p[i] > top ? p[i] : top;
