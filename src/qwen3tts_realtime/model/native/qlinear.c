@@ -118,7 +118,9 @@ static inline void int4x16(const uint8_t *p, __m256 *lo, __m256 *hi) {
     static void int4_tile_##NB##x##MB(const float *x, int64_t K, int64_t group, const uint8_t *qb, int h,    \
                                       const float *scale, int64_t G, int64_t n0, int64_t N,                 \
                                       float out[NB][MB]) {                                                  \
-        float total[NB][MB] = {{0}};                                                                        \
+        __m256 total[NB][MB];                                                                               \
+        for (int i = 0; i < NB; i++)                                                                        \
+            for (int j = 0; j < MB; j++) total[i][j] = _mm256_setzero_ps();                                 \
         for (int64_t g = 0; g < G; g++) {                                                                   \
             __m256 acc[NB][MB];                                                                             \
             for (int i = 0; i < NB; i++)                                                                    \
@@ -139,12 +141,12 @@ static inline void int4x16(const uint8_t *p, __m256 *lo, __m256 *hi) {
             }                                                                                               \
             for (int i = 0; i < NB; i++) {                                                                  \
                 const int64_t n = n0 + h * NB + i;                                                          \
-                const float s = n < N ? scale[n * G + g] : 0.f;                                             \
-                for (int j = 0; j < MB; j++) total[i][j] += s * hsum(acc[i][j]);                            \
+                const __m256 s = _mm256_set1_ps(n < N ? scale[n * G + g] : 0.f);                            \
+                for (int j = 0; j < MB; j++) total[i][j] = _mm256_fmadd_ps(acc[i][j], s, total[i][j]);      \
             }                                                                                               \
         }                                                                                                   \
         for (int i = 0; i < NB; i++)                                                                        \
-            for (int j = 0; j < MB; j++) out[i][j] = total[i][j];                                           \
+            for (int j = 0; j < MB; j++) out[i][j] = hsum(total[i][j]);                                     \
     }
 INT4_TILE(8, 1)
 INT4_TILE(4, 2)
@@ -263,7 +265,9 @@ int qwen3tts_int8_linear_a16(const float *x, int64_t M, int64_t K, const int8_t 
     static void i4a16_tile_##NB##x##MB(const int16_t *x, int64_t K, int64_t group, const uint8_t *qb, int h, \
                                        const float *scale, int64_t G, int64_t n0, int64_t N,               \
                                        float out[NB][MB]) {                                                \
-        float total[NB][MB] = {{0}};                                                                        \
+        __m256 total[NB][MB];                                                                               \
+        for (int i = 0; i < NB; i++)                                                                        \
+            for (int j = 0; j < MB; j++) total[i][j] = _mm256_setzero_ps();                                 \
         const __m256i low4 = _mm256_set1_epi16(15);                                                         \
         for (int64_t g = 0; g < G; g++) {                                                                   \
             __m256i acc[NB][MB];                                                                            \
@@ -286,12 +290,13 @@ int qwen3tts_int8_linear_a16(const float *x, int64_t M, int64_t K, const int8_t 
             }                                                                                               \
             for (int i = 0; i < NB; i++) {                                                                  \
                 const int64_t n = n0 + h * NB + i;                                                          \
-                const float s = n < N ? scale[n * G + g] : 0.f;                                             \
-                for (int j = 0; j < MB; j++) total[i][j] += s * (float)hsum_i32(acc[i][j]);                 \
+                const __m256 s = _mm256_set1_ps(n < N ? scale[n * G + g] : 0.f);                            \
+                for (int j = 0; j < MB; j++)                                                                \
+                    total[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[i][j]), s, total[i][j]);           \
             }                                                                                               \
         }                                                                                                   \
         for (int i = 0; i < NB; i++)                                                                        \
-            for (int j = 0; j < MB; j++) out[i][j] = total[i][j];                                           \
+            for (int j = 0; j < MB; j++) out[i][j] = hsum(total[i][j]);                                     \
     }
 I4A16_TILE(8, 1)
 I4A16_TILE(4, 2)
