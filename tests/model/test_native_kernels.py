@@ -4,6 +4,7 @@ count, and simply not chosen where they cannot be built."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -114,7 +115,7 @@ def test_the_library_is_built_once_and_shares_torchs_openmp(tmp_path, monkeypatc
         "print(sorted({l.split()[-1] for l in open('/proc/self/maps') if 'libgomp' in l}))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                          env={**__import__("os").environ, "QWEN3TTS_NATIVE_CACHE": str(tmp_path)})
+                          env={**os.environ, "QWEN3TTS_NATIVE_CACHE": str(tmp_path)})
     assert done.returncode == 0, done.stderr
     (gomp,) = eval(done.stdout)
     assert "torch" in gomp

@@ -179,17 +179,22 @@ def _load() -> tuple[ctypes.CDLL | None, str | None]:
         lib = ctypes.CDLL(str(path))
     except (OSError, subprocess.SubprocessError, RuntimeError) as e:
         return None, str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
-    lib.qwen3tts_int8_linear.argtypes = [_P, _I64, _I64, _P, _P, _P, _I64, _P, _INT]
-    lib.qwen3tts_int8_linear.restype = None
-    lib.qwen3tts_int4_linear.argtypes = [_P, _I64, _I64, _I64, _P, _P, _P, _P, _I64, _P, _INT]
-    lib.qwen3tts_int4_linear.restype = _INT
-    for name in ("qwen3tts_int8_linear_a16", "qwen3tts_int4_linear_a16"):
-        getattr(lib, name).argtypes = lib.qwen3tts_int8_linear.argtypes if "int8" in name else \
-            lib.qwen3tts_int4_linear.argtypes
-        getattr(lib, name).restype = _INT
-    lib.qwen3tts_stack_forward.argtypes = [_P, _P, _P, _I64, _I64, _P, _P, _P, _P, _P, _P, _INT]
-    lib.qwen3tts_stack_forward.restype = _INT
+    for name, (argtypes, restype) in _SIGNATURES.items():
+        fn = getattr(lib, name)
+        fn.argtypes, fn.restype = argtypes, restype
     return lib, None
+
+
+# (x, M, K, q, scale, bias, N, y, threads) and (x, M, K, group, q, scale, low, bias, N, y, threads)
+_INT8_ARGS = [_P, _I64, _I64, _P, _P, _P, _I64, _P, _INT]
+_INT4_ARGS = [_P, _I64, _I64, _I64, _P, _P, _P, _P, _I64, _P, _INT]
+_SIGNATURES = {
+    "qwen3tts_int8_linear": (_INT8_ARGS, None),
+    "qwen3tts_int8_linear_a16": (_INT8_ARGS, _INT),
+    "qwen3tts_int4_linear": (_INT4_ARGS, _INT),
+    "qwen3tts_int4_linear_a16": (_INT4_ARGS, _INT),
+    "qwen3tts_stack_forward": ([_P, _P, _P, _I64, _I64, _P, _P, _P, _P, _P, _P, _INT], _INT),
+}
 
 
 def _platform_problem() -> str | None:

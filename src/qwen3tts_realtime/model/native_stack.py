@@ -73,8 +73,8 @@ class NativeStack:
             starts = start.to(torch.int64).contiguous()
             span = kv_len
         cos, signed_sin = self._stack.rope.get(span, torch.float32, x.device)
-        k, v = cache.k, cache.v
-        assert all(c.dtype == torch.float32 and c.stride() == k[0].stride() and c.stride(3) == 1 for c in k + v)
+        k, v = cache.k, cache.v  # allocated together: every layer's buffers share the first one's layout
+        assert k[0].dtype == v[0].dtype == torch.float32 and k[0].stride() == v[0].stride() and k[0].stride(3) == 1
         return native_kernels.stack_forward(
             self._view, x.to(torch.float32).contiguous(), starts, k, v, cos.contiguous(), signed_sin.contiguous()
         )

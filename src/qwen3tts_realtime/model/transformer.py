@@ -122,7 +122,7 @@ def lazy_zeros(shape: tuple[int, ...], dtype: torch.dtype, device: torch.device)
     pages, and a page becomes resident only when written. A static KV cache sized for every slot and the longest
     stream then costs memory for the positions streams actually reach (`torch.zeros` writes, and so holds, all
     of it: 8 slots x 2,048 positions of the 0.6B talker are 3.7 GB). Small buffers and other devices: zeros."""
-    nbytes = math.prod(shape) * torch.empty((), dtype=dtype).element_size()
+    nbytes = math.prod(shape) * dtype.itemsize
     if device.type != "cpu" or nbytes < LAZY_MIN_BYTES:
         return torch.zeros(shape, dtype=dtype, device=device)
     with warnings.catch_warnings():  # an anonymous mapping is writable; torch cannot tell from the buffer

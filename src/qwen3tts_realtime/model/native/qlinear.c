@@ -16,6 +16,7 @@
 #include <omp.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 static inline float hsum(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -427,7 +428,7 @@ int qwen3tts_stack_forward(const qwen3tts_stack *s, const float *x_in, float *x_
     int status = (h && qkv && att && gu && act && proj && scores) ? 0 : -1;
     const float scale = 1.f / sqrtf((float)hd);
     float *x = x_out;
-    for (int64_t i = 0; i < BT * D && !status; i++) x[i] = x_in[i];
+    if (!status) memcpy(x, x_in, sizeof(float) * BT * D);
     for (int64_t l = 0; l < s->layers && !status; l++) {
         const qwen3tts_layer *L = s->layer + l;
         for (int64_t r = 0; r < BT; r++) rms_norm(x + r * D, L->input_norm, D, s->eps, h + r * D);
